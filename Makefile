@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine with Python >= 3.10 and pip:
+#   make run    create .venv, install, run the embedded default workflow
+#   make test   install the test extras, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# cpu (tensorflow-cpu) or gpu (tensorflow[and-cuda])
+TF ?= cpu
+CORES ?= all
+SNAKEMAKE_ARGS ?=
+
+.PHONY: venv install install-test run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# The stamp makes re-running make cheap; it is redone when pyproject.toml changes.
+$(VENV)/.installed-$(TF): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[$(TF),cluster]"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-$(TF)
+	$(BIN)/python -m pip install -q -e ".[$(TF),cluster,test]"
+	touch $@
+
+venv: $(BIN)/python
+install: $(VENV)/.installed-$(TF)
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml $(SNAKEMAKE_ARGS)
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+clean:
+	rm -rf results/* .snakemake
