@@ -1,33 +1,27 @@
-"""Audio I/O: probing, decoding to float arrays, and MP3 encoding.
+"""Audio I/O: probing and decoding to float arrays.
 
 Decoding goes through libsndfile (``soundfile``), which reads WAV, AU, FLAC, Ogg
 Vorbis/Opus and MP3; ffmpeg (from the ``imageio-ffmpeg`` wheel when none is on
-``PATH``) is the fallback for files libsndfile refuses. Nothing here imports
+``PATH``) is the fallback for files libsndfile refuses. MP3 encoding lives in
+:mod:`divconq.mp3`. Nothing here imports
 scipy, librosa or numba: per-track jobs import this module, and those imports
 cost more than the work itself.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from divconq.errors import AudioError
+from divconq.ffmpeg import ffmpeg_exe
+
+__all__ = ["AUDIO_EXTENSIONS", "AudioError", "AudioInfo", "decode", "load", "probe", "resample"]
+
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".au", ".flac", ".ogg", ".opus")
-
-
-class AudioError(Exception):
-    """A file that cannot be used as audio; the message names the file and the reason."""
-
-    def __init__(self, path, reason):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -50,22 +44,6 @@ class AudioInfo:
     sample_rate: int
     channels: int
     format: str
-
-
-def ffmpeg_exe() -> str:
-    """Path of an ffmpeg binary: the one on ``PATH``, else the ``imageio-ffmpeg`` one.
-
-    Returns
-    -------
-    str
-        Executable path.
-    """
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
@@ -216,62 +194,3 @@ def load(path, sr: int = 22050, mono: bool = True) -> np.ndarray:
     if mono:
         data = data.mean(axis=1, dtype=np.float32)
     return resample(data, native_sr, sr)
-
-
-def _import_pydub():
-    # pydub warns at import time when ffmpeg is not on PATH; we point it at
-    # imageio-ffmpeg's binary right after, so the warning would only mislead.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        from pydub import AudioSegment
-    AudioSegment.converter = ffmpeg_exe()
-    return AudioSegment
-
-
-def to_mp3(src, dst, bitrate: str = "192k", quality: int = 7) -> None:
-    """Convert an audio file to MP3 with pydub; an MP3 input is copied, not re-encoded.
-
-    Parameters
-    ----------
-    src : str or Path
-        Input audio file (any format :func:`decode` reads).
-    dst : str or Path
-        Output ``.mp3`` path; parent folders are created. Written to a temporary
-        name first, so an interrupted job leaves no truncated MP3 behind.
-    bitrate : str
-        LAME bitrate, e.g. ``"192k"``.
-    quality : int
-        LAME algorithm quality, 0 (best) to 9 (fastest).
-
-    Raises
-    ------
-    AudioError
-        If the input cannot be decoded.
-    """
-    src, dst = Path(src), Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.part")
-    if src.suffix.lower() == ".mp3":
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-        return
-    AudioSegment = _import_pydub()
-    if src.suffix.lower() == ".wav":
-        try:
-            # pydub reads PCM WAV itself; that skips numpy and a decode pass.
-            segment = AudioSegment.from_wav(str(src))
-        except Exception:
-            segment = None
-    else:
-        segment = None
-    if segment is None:
-        data, sr = decode(src)
-        pcm = (np.clip(data, -1.0, 1.0) * 32767.0).astype("<i2")
-        segment = AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=sr, channels=data.shape[1])
-    segment.export(
-        str(tmp),
-        format="mp3",
-        bitrate=bitrate,
-        parameters=["-compression_level", str(quality)],
-    )
-    os.replace(tmp, dst)

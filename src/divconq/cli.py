@@ -1,0 +1,139 @@
+"""Command-line entry point: ``divconq <command>``.
+
+The per-track commands (``mp3``, ``features``, ``synth``) are what the
+workflow's per-track rules run. They import only what they need, so a job costs
+a fraction of a Snakemake ``script:`` job (which loads Snakemake itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _cmd_mp3(args) -> int:
+    from divconq.mp3 import to_mp3
+
+    to_mp3(args.src, args.dst, bitrate=args.bitrate, quality=args.quality)
+    return 0
+
+
+def _cmd_features(args) -> int:
+    from divconq.audio import load
+    from divconq.features import FeatureParams, track_features, write_hdf5
+
+    params = FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
+    y = load(args.src, sr=params.sample_rate)
+    feats = track_features(y, params, track_id=args.track)
+    write_hdf5(
+        args.dst,
+        feats,
+        params,
+        track=args.track,
+        label=args.track.split("/", 1)[0],
+        source_path=args.source or args.src,
+    )
+    return 0
+
+
+def _cmd_synth(args) -> int:
+    from divconq.synth import write_track
+
+    write_track(
+        args.dst,
+        args.label,
+        args.index,
+        n_genres=args.n_genres,
+        duration_s=args.duration,
+        sample_rate=args.sample_rate,
+        difficulty=args.difficulty,
+        seed=args.seed,
+    )
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from divconq.predict import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``divconq`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="divconq", description="Divide & conquer audio classification."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("mp3", help="convert one audio file to MP3 (copies MP3 input)")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--bitrate", default="192k")
+    p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
+    p.set_defaults(func=_cmd_mp3)
+
+    p = sub.add_parser("features", help="write the snippet/window HDF5 of one track")
+    p.add_argument("src", help="audio file (the track's MP3 in the workflow)")
+    p.add_argument("dst", help="output .h5")
+    p.add_argument("--track", required=True, help="track id label/stem")
+    p.add_argument("--source", help="original audio path, stored as provenance")
+    p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
+    p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("synth", help="write one synthetic track")
+    p.add_argument("dst")
+    p.add_argument("--label", required=True)
+    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--n-genres", type=int, default=10)
+    p.add_argument("--duration", type=float, default=30.0)
+    p.add_argument("--sample-rate", type=int, default=22050)
+    p.add_argument("--difficulty", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("predict", help="classify audio files with a trained model")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a model folder (results/models/<experiment>/seed<N>) or an experiment "
+        "folder, whose seed models are averaged",
+    )
+    p.add_argument(
+        "--rule",
+        choices=["sum", "mean-log", "vote"],
+        default="sum",
+        help="how window scores make a track prediction (default: sum, the article's)",
+    )
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--windows", action="store_true", help="also print per-window scores")
+    p.add_argument("--plot", metavar="PNG", help="draw per-window class probabilities over time")
+    p.add_argument("--top", type=int, default=3, help="scores shown per file in the table")
+    p.add_argument("--batch-size", type=int, default=256, help="windows scored at once")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from divconq.errors import AudioError
+
+    try:
+        return args.func(args)
+    except AudioError as err:
+        print(f"divconq {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
