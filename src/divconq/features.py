@@ -467,3 +467,21 @@ def read_hdf5(path, clip: bool = False) -> tuple[TrackFeatures, FeatureParams, d
             clip_mel_db=h5["clip_mel_db"][()] if clip and "clip_mel_db" in h5 else None,
         )
     return features, read_params(attrs), attrs
+
+
+def summarize_hdf5(path) -> dict:
+    """Counts of one track's HDF5 without reading its spectrograms.
+
+    Returns
+    -------
+    dict
+        ``n_windows``, ``n_snippets``, ``duration_s``.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        return {
+            "n_windows": int(h5["mel_db"].shape[0]),
+            "n_snippets": int(h5["is_snippet"][()].sum()),
+            "duration_s": float(h5.attrs["duration_s"]),
+        }

@@ -1,0 +1,25 @@
+# divconq: divide & conquer audio classification.
+#
+#   snakemake --cores N                      everything: data, models, tables, report
+#   snakemake --cores N results/split/manifest.csv     the data stage only
+#   snakemake --cores 1 results/spectrograms/<label>/<track>.h5   one artifact
+#
+# Stages live in workflow/rules/; docs/architecture.md describes their files.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/split.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

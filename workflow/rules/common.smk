@@ -1,0 +1,95 @@
+import json
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Jobs import the package from this checkout (no install needed in a conda or
+# cluster environment), and a plain `python` in a shell rule is the one running
+# Snakemake unless a conda environment puts its own first.
+SRC = str(Path(workflow.basedir) / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p
+)
+os.environ["PATH"] = os.pathsep.join(
+    (os.path.dirname(sys.executable), os.environ.get("PATH", ""))
+)
+sys.path.insert(0, SRC)
+
+from divconq.features import FeatureParams
+from divconq.inventory import DatasetError, discover
+
+RESULTS = config["results"]
+DATASET = config["dataset"]
+FEATURES = FeatureParams.from_dict(config["features"])
+
+
+wildcard_constraints:
+    label=r"[^/]+",
+    track=r"[^/]+",
+
+
+def synthetic_root():
+    return f"{RESULTS}/synthetic"
+
+
+def synthetic_sources():
+    """Track id -> WAV path of every track the synthetic generator will write."""
+    from divconq.synth import genre_names, track_name
+
+    syn = DATASET["synthetic"]
+    return {
+        f"{label}/{track_name(label, i)}": f"{synthetic_root()}/{label}/{track_name(label, i)}.wav"
+        for label in genre_names(syn["genres"])
+        for i in range(syn["tracks_per_genre"])
+    }
+
+
+def folder_sources():
+    """Track id -> audio path of every candidate file of the dataset folder."""
+    try:
+        candidates, _ = discover(DATASET["path"])
+    except DatasetError as err:
+        raise WorkflowError(str(err))
+    return {c.track: str(c.path) for c in candidates}
+
+
+if DATASET["source"] == "synthetic":
+    DATASET_ROOT = synthetic_root()
+    SOURCES = synthetic_sources()
+else:
+    if not DATASET.get("path"):
+        raise WorkflowError("dataset.source is 'folder' but dataset.path is not set")
+    DATASET_ROOT = DATASET["path"]
+    SOURCES = folder_sources()
+
+
+def source_audio(wildcards):
+    """The input audio file of one track."""
+    track = f"{wildcards.label}/{wildcards.track}"
+    if track not in SOURCES:
+        raise WorkflowError(f"no audio file for track {track!r} under {DATASET_ROOT}")
+    return SOURCES[track]
+
+
+def usable_tracks():
+    """Rows of the inventory's tracks.csv (waits for the inventory checkpoint)."""
+    from divconq.inventory import read_tracks
+
+    return read_tracks(checkpoints.inventory.get().output.tracks)
+
+
+def spectrogram_files(wildcards):
+    return [f"{RESULTS}/spectrograms/{t['track']}.h5" for t in usable_tracks()]
+
+
+def feature_params_json():
+    return json.dumps(FEATURES.to_dict())
+
+
+def all_targets():
+    """The final files of every enabled stage."""
+    return [f"{RESULTS}/split/manifest.csv"]

@@ -1,0 +1,59 @@
+# Data stage: inventory of the input audio, then per track MP3 and HDF5 features.
+#
+# Per-track rules are shell commands calling the package's CLI rather than
+# script: jobs; a script: job loads Snakemake itself (~0.08 s of CPU), which
+# would be a quarter of a track's whole budget.
+
+
+checkpoint inventory:
+    input:
+        list(SOURCES.values()),
+    output:
+        tracks=f"{RESULTS}/inventory/tracks.csv",
+        rejected=f"{RESULTS}/inventory/rejected.csv",
+    log:
+        f"{RESULTS}/logs/inventory.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/inventory.tsv"
+    params:
+        root=DATASET_ROOT,
+    threads: 2
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/inventory.py"
+
+
+rule mp3:
+    input:
+        source_audio,
+    output:
+        f"{RESULTS}/mp3/{{label}}/{{track}}.mp3",
+    log:
+        f"{RESULTS}/logs/mp3/{{label}}/{{track}}.log",
+    params:
+        bitrate=config["mp3"]["bitrate"],
+        quality=config["mp3"]["quality"],
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m divconq.cli mp3 {input:q} {output:q}"
+        " --bitrate {params.bitrate} --quality {params.quality} > {log:q} 2>&1"
+
+
+rule spectrogram:
+    input:
+        f"{RESULTS}/mp3/{{label}}/{{track}}.mp3",
+    output:
+        f"{RESULTS}/spectrograms/{{label}}/{{track}}.h5",
+    log:
+        f"{RESULTS}/logs/spectrogram/{{label}}/{{track}}.log",
+    params:
+        track=lambda wc: f"{wc.label}/{wc.track}",
+        source=source_audio,
+        features=feature_params_json(),
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
+        " --source {params.source:q} --params {params.features:q} > {log:q} 2>&1"

@@ -1,0 +1,21 @@
+# Track-wise train/val/test split of the usable tracks.
+
+
+rule split:
+    input:
+        tracks=f"{RESULTS}/inventory/tracks.csv",
+        spectrograms=spectrogram_files,
+    output:
+        manifest=f"{RESULTS}/split/manifest.csv",
+        report=f"{RESULTS}/split/report.txt",
+    log:
+        f"{RESULTS}/logs/split.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/split.tsv"
+    params:
+        split=config["split"],
+        results=RESULTS,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/split.py"

@@ -1,0 +1,24 @@
+"""Split the usable tracks and write the manifest (Snakemake script)."""
+
+import logging
+
+import pandas as pd
+
+from divconq.features import summarize_hdf5
+from divconq.split import build_manifest, make_split, write_manifest, write_report
+
+logging.basicConfig(
+    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
+)
+tracks = pd.read_csv(snakemake.input.tracks, dtype={"track": str, "label": str, "stem": str})
+split, report = make_split(tracks, snakemake.params.split)
+results = snakemake.params.results
+counts = pd.DataFrame(
+    [
+        {"track": t, "spectrogram": f"{results}/spectrograms/{t}.h5"}
+        | summarize_hdf5(f"{results}/spectrograms/{t}.h5")
+        for t in tracks["track"]
+    ]
+)
+write_manifest(build_manifest(split, counts), snakemake.output.manifest)
+write_report(report, snakemake.output.report)
