@@ -29,7 +29,10 @@ def _read_segment(src: Path):
     AudioSegment = _audio_segment_class()
     if src.suffix.lower() == ".wav":
         try:
-            return AudioSegment.from_wav(str(src))
+            # pydub may try ffprobe (absent from imageio-ffmpeg) on WAVs it can't read itself.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return AudioSegment.from_wav(str(src))
         except Exception:
             pass  # e.g. float or 24-bit WAV that pydub's reader refuses: decode below
     import numpy as np
