@@ -1,0 +1,365 @@
+"""Aggregation of the per-seed evaluations into the accuracy tables.
+
+Input: the ``metrics.json`` of every ``results/eval/<experiment>/seed<N>/`` (see
+:mod:`divconq.evaluation`). Output:
+
+``accuracy_per_seed.csv``
+    Long table, one row per experiment x seed x level x split: ``experiment``,
+    ``seed``, ``input``, ``level``, ``split``, ``accuracy``, ``macro_f1``, ``n``
+    (samples behind the number: snippets, tracks).
+``accuracy.csv``
+    One row per experiment x level x split: ``n_seeds``, ``mean``, ``sd``
+    (ddof 1), ``min``, ``max``, ``ci_low`` / ``ci_high`` (95 % t interval of the
+    mean). Rows with ``level`` = :data:`DIFF_LEVEL` are the per-seed paired
+    difference track (sum) - snippet, with also ``t``, ``p_ttest`` (paired
+    t-test), ``wilcoxon``, ``p_wilcoxon`` (exact Wilcoxon signed-rank, two-sided)
+    and a ``note``. Accuracies are fractions in [0, 1].
+``accuracy.md``
+    The same in percent, for humans.
+
+Levels: ``snippet`` (pooled training-style snippets, the article's snippet
+level), ``window_per_track`` (all windows' accuracy averaged per track),
+``track_<rule>`` for each track rule (``sum`` is the article's), and
+``track_clip`` for whole-clip models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Level names, in table order.
+LEVELS = ("snippet", "window_per_track", "track_sum", "track_mean_log", "track_vote", "track_clip")
+#: Level name of the paired difference rows.
+DIFF_LEVEL = "track_sum-snippet"
+#: What each level means, for the markdown table and the report.
+LEVEL_LABELS = {
+    "snippet": "snippet (training-style snippets pooled)",
+    "window_per_track": "window, accuracy averaged per track (all 1-s-hop windows)",
+    "track_sum": "track, sum of scores (article)",
+    "track_mean_log": "track, mean log-probability",
+    "track_vote": "track, majority vote",
+    "track_clip": "track, whole 30-s clip model",
+    DIFF_LEVEL: "paired difference track (sum) - snippet",
+}
+SPLITS = ("val", "test")
+#: Published reference: track level beats snippet level by this many points (mean of 10 runs).
+REFERENCE_GAIN_POINTS = 12.2
+
+COLUMNS = [
+    "experiment",
+    "input",
+    "level",
+    "split",
+    "n_seeds",
+    "mean",
+    "sd",
+    "min",
+    "max",
+    "ci_low",
+    "ci_high",
+    "t",
+    "p_ttest",
+    "wilcoxon",
+    "p_wilcoxon",
+    "note",
+]
+
+
+def _num(x) -> float:
+    return math.nan if x is None else float(x)
+
+
+def per_seed_rows(metrics: dict) -> list[dict]:
+    """Long rows (level x split) of one ``metrics.json`` dict."""
+    rows = []
+    base = {
+        "experiment": metrics.get("experiment"),
+        "seed": metrics.get("seed"),
+        "input": metrics.get("input", "snippets"),
+    }
+    for split, res in metrics["splits"].items():
+        levels = {}
+        if base["input"] != "clip":
+            levels["snippet"] = res["snippet"]
+            levels["window_per_track"] = {
+                **res["window_per_track"],
+                "n": res.get("n_tracks"),
+            }
+        for rule, m in res["track"].items():
+            levels[f"track_{rule}"] = m
+        for level, m in levels.items():
+            rows.append(
+                {
+                    **base,
+                    "level": level,
+                    "split": split,
+                    "accuracy": _num(m.get("accuracy")),
+                    "macro_f1": _num(m.get("macro_f1")),
+                    "n": m.get("n"),
+                }
+            )
+    return rows
+
+
+def load_per_seed(metric_files) -> pd.DataFrame:
+    """Long per-seed table from ``metrics.json`` files (see the module docstring)."""
+    rows = []
+    for path in metric_files:
+        with open(path) as f:
+            metrics = json.load(f)
+        if metrics.get("experiment") is None or metrics.get("seed") is None:
+            # Fall back on the directory layout eval/<experiment>/seed<N>/metrics.json.
+            parent = Path(path).parent
+            metrics.setdefault("experiment", parent.parent.name)
+            metrics["experiment"] = metrics["experiment"] or parent.parent.name
+            if metrics.get("seed") is None:
+                metrics["seed"] = int(parent.name.removeprefix("seed"))
+        rows.extend(per_seed_rows(metrics))
+    cols = ["experiment", "seed", "input", "level", "split", "accuracy", "macro_f1", "n"]
+    df = pd.DataFrame(rows, columns=cols)
+    return _sort(df, ["seed"])
+
+
+def _sort(df: pd.DataFrame, extra=()) -> pd.DataFrame:
+    order = {lvl: i for i, lvl in enumerate((*LEVELS, DIFF_LEVEL))}
+    split_order = {s: i for i, s in enumerate(SPLITS)}
+    key = {
+        "level": lambda s: s.map(lambda v: order.get(v, len(order))),
+        "split": lambda s: s.map(lambda v: split_order.get(v, len(split_order))),
+    }
+    experiments = list(dict.fromkeys(df["experiment"]))
+    key["experiment"] = lambda s: s.map(experiments.index)
+    by = ["experiment", "level", "split", *extra]
+    return df.sort_values(by, key=lambda s: key[s.name](s) if s.name in key else s).reset_index(
+        drop=True
+    )
+
+
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided t confidence interval of the mean; NaN with fewer than 2 values."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n < 2:
+        return math.nan, math.nan
+    mean = float(x.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return mean - half, mean + half
+
+
+def describe(values) -> dict:
+    """Summary of per-seed values (NaN ignored).
+
+    Returns ``n_seeds``, ``mean``, ``sd`` (ddof 1), ``min``, ``max``, ``ci_low``, ``ci_high``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    lo, hi = t_interval(x)
+    return {
+        "n_seeds": n,
+        "mean": float(x.mean()) if n else math.nan,
+        "sd": float(x.std(ddof=1)) if n > 1 else math.nan,
+        "min": float(x.min()) if n else math.nan,
+        "max": float(x.max()) if n else math.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+    }
+
+
+def paired_test(a, b, decimals: int = 12) -> dict:
+    """Paired comparison of ``a - b`` (one value per seed).
+
+    Differences are rounded to ``decimals`` so that floating-point noise does not
+    hide zeros and ties from the signed-rank test.
+
+    Returns
+    -------
+    dict
+        :func:`describe` of the differences, plus ``t`` and ``p_ttest``
+        (``scipy.stats.ttest_rel``), ``wilcoxon`` and ``p_wilcoxon``
+        (``scipy.stats.wilcoxon(method="exact")``, zero differences dropped) and
+        ``note`` (why a number is NaN). With fewer than 2 pairs every test is NaN.
+    """
+    from scipy import stats
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    d = np.round(a - b, decimals)
+    out = {**describe(d), "t": math.nan, "p_ttest": math.nan}
+    out.update(wilcoxon=math.nan, p_wilcoxon=math.nan, note="")
+    notes = []
+    n = len(d)
+    if n < 2:
+        notes.append(f"{n} paired seed(s): no spread, no test")
+    elif np.all(d == d[0]):
+        notes.append("all differences equal: t-test undefined")
+    else:
+        res = stats.ttest_rel(a, b)
+        out.update(t=float(res.statistic), p_ttest=float(res.pvalue))
+    if n >= 2:
+        if np.all(d == 0):
+            notes.append("all differences zero: Wilcoxon undefined")
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = stats.wilcoxon(d, method="exact")
+            out.update(wilcoxon=float(res.statistic), p_wilcoxon=float(res.pvalue))
+            if np.count_nonzero(d) < 6:
+                notes.append(
+                    f"{np.count_nonzero(d)} non-zero differences: smallest possible "
+                    f"Wilcoxon p is {2 / 2 ** np.count_nonzero(d):.3g}"
+                )
+            if len(np.unique(np.abs(d[d != 0]))) < np.count_nonzero(d):
+                notes.append("tied differences: exact Wilcoxon p is approximate")
+    out["note"] = "; ".join(notes)
+    return out
+
+
+def summarize(per_seed: pd.DataFrame, diff=("track_sum", "snippet")) -> pd.DataFrame:
+    """The ``accuracy.csv`` table from the long per-seed table.
+
+    Parameters
+    ----------
+    per_seed : pd.DataFrame
+        From :func:`load_per_seed`.
+    diff : (str, str)
+        Levels whose per-seed paired difference ``diff[0] - diff[1]`` is tested.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns :data:`COLUMNS`.
+    """
+    rows = []
+    for (exp, level, split), g in per_seed.groupby(["experiment", "level", "split"], sort=False):
+        rows.append(
+            {
+                "experiment": exp,
+                "input": g["input"].iloc[0],
+                "level": level,
+                "split": split,
+                **describe(g["accuracy"]),
+            }
+        )
+    for (exp, split), g in per_seed.groupby(["experiment", "split"], sort=False):
+        wide = g.pivot_table(index="seed", columns="level", values="accuracy", dropna=False)
+        if diff[0] not in wide or diff[1] not in wide:
+            continue
+        level = DIFF_LEVEL if tuple(diff) == ("track_sum", "snippet") else f"{diff[0]}-{diff[1]}"
+        rows.append(
+            {
+                "experiment": exp,
+                "input": g["input"].iloc[0],
+                "level": level,
+                "split": split,
+                **paired_test(wide[diff[0]], wide[diff[1]]),
+            }
+        )
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["note"] = df["note"].fillna("")
+    return _sort(df) if len(df) else df
+
+
+# ---------------------------------------------------------------------------
+# Markdown
+
+
+def _pct(x, signed=False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+
+
+def _p(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NaN"
+    return f"{x:.3g}"
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Human-readable markdown of :func:`summarize`'s table (percent, 1 decimal)."""
+    lines = ["# Accuracy over seeds", ""]
+    lines += [
+        "Accuracy in %: mean ± SD over seeds, [min, max], n = number of seeds. Levels:",
+        "",
+    ]
+    lines += [f"- `{k}`: {v}" for k, v in LEVEL_LABELS.items() if k != DIFF_LEVEL]
+    lines.append("")
+    acc = table[table["level"] != DIFF_LEVEL]
+    splits = [s for s in SPLITS if s in set(acc["split"])] + sorted(set(acc["split"]) - set(SPLITS))
+    header = ["experiment", "level", "n"]
+    for s in splits:
+        header += [f"{s} mean ± SD", f"{s} [min, max]"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (exp, level), g in acc.groupby(["experiment", "level"], sort=False):
+        by = g.set_index("split")
+        ns = sorted({int(n) for n in g["n_seeds"]})
+        cells = [str(exp), f"`{level}`", "/".join(map(str, ns))]
+        for s in splits:
+            if s in by.index:
+                r = by.loc[s]
+                sd = "" if math.isnan(r["sd"]) else f" ± {_pct(r['sd'])}"
+                cells += [f"{_pct(r['mean'])}{sd}", f"[{_pct(r['min'])}, {_pct(r['max'])}]"]
+            else:
+                cells += ["–", "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    diff = table[table["level"] == DIFF_LEVEL]
+    lines += [
+        "",
+        "## Paired difference track (sum) − snippet, per seed",
+        "",
+        "Percentage points; 95 % CI: t interval of the mean difference; p: two-sided paired "
+        "t-test and exact Wilcoxon signed-rank test over seeds. "
+        f"Published reference: +{REFERENCE_GAIN_POINTS} points (mean of 10 runs).",
+        "",
+    ]
+    if len(diff):
+        header = ["experiment", "split", "n", "mean", "95 % CI", "t-test p", "Wilcoxon p", "note"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for _, r in diff.iterrows():
+            ci = (
+                "–"
+                if math.isnan(r["ci_low"])
+                else f"[{_pct(r['ci_low'], True)}, {_pct(r['ci_high'], True)}]"
+            )
+            cells = [
+                str(r["experiment"]),
+                str(r["split"]),
+                str(int(r["n_seeds"])),
+                _pct(r["mean"], True),
+                ci,
+                _p(r["p_ttest"]),
+                _p(r["p_wilcoxon"]),
+                str(r["note"] or ""),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    else:
+        lines.append("No experiment has both snippet and track levels.")
+    return "\n".join(lines) + "\n"
+
+
+def aggregate(metric_files, out_csv, out_md, out_per_seed=None) -> pd.DataFrame:
+    """Write ``accuracy.csv``, ``accuracy.md`` (and the per-seed CSV) from ``metrics.json`` files.
+
+    Returns the ``accuracy.csv`` table.
+    """
+    per_seed = load_per_seed(metric_files)
+    table = summarize(per_seed)
+    for path in (out_csv, out_md, out_per_seed):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_csv, index=False)
+    Path(out_md).write_text(to_markdown(table))
+    if out_per_seed is not None:
+        per_seed.to_csv(out_per_seed, index=False)
+    return table

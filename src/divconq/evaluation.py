@@ -1,0 +1,583 @@
+"""Evaluation of one trained model (one experiment, one seed) at snippet and track level.
+
+Every val and test track is scored once, window by window (3-s windows every
+``window_hop_s``), and the scores are saved; all the numbers below are computed
+from those saved scores, so the track-level rules can be recomputed (or new
+ones added) without the model.
+
+Levels
+------
+``snippet``
+    The article's snippet level: every training-style snippet (``is_snippet``:
+    3 s, 2-s hop, at most ``max_snippets`` per track) of the split's tracks is
+    one sample, pooled over tracks. Accuracy, per-class precision / recall / F1
+    and the confusion matrix are computed over these pooled snippets.
+``window_per_track``
+    Accuracy over *all* windows of a track (1-s hop), averaged over tracks, so
+    each track weighs the same whatever its length. (The pooled window accuracy
+    ``window_pooled`` is reported too, for reference.)
+``track``
+    One prediction per track from all of its window scores, by one of the rules
+    in :data:`RULES`:
+
+    - ``sum``: the article's rule, argmax of the class scores summed over windows;
+    - ``mean_log``: argmax of the mean log-probability (the product of the window
+      probabilities, i.e. naive-Bayes pooling; probabilities are floored at
+      :data:`LOG_FLOOR`);
+    - ``vote``: majority vote of the window argmaxes, ties broken by the summed score.
+
+For a whole-clip model (``input: clip``) a track has a single score, that of its
+clip: snippet and window levels are undefined (NaN), and the track level is the
+clip prediction, reported under the rule name ``clip``.
+
+Files written by :func:`evaluate` into ``results/eval/<experiment>/seed<N>/``:
+``window_scores.h5`` (see :func:`write_window_scores`), ``tracks.csv`` (see
+:func:`track_table`) and ``metrics.json`` (see :func:`compute_metrics`).
+
+Nothing here imports TensorFlow except :func:`evaluate`, through
+:mod:`divconq.inference`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Track-level rules for window-scoring (``input: snippets``) models, the article's first.
+RULES = ("sum", "mean_log", "vote")
+#: Rule name of the whole-clip model's track prediction.
+CLIP_RULE = "clip"
+#: Probabilities are floored here before the log of ``mean_log`` (softmax can underflow to 0).
+LOG_FLOOR = 1e-12
+#: Splits evaluated by default.
+SPLITS = ("val", "test")
+
+
+# ---------------------------------------------------------------------------
+# Track-level rules
+
+
+def rule_scores(scores: np.ndarray, rule: str) -> np.ndarray:
+    """Per-class track score of one track under a rule; the prediction is its argmax.
+
+    Parameters
+    ----------
+    scores : np.ndarray, shape (n_windows, n_classes)
+        Softmax scores of the track's windows.
+    rule : str
+        ``sum``, ``mean_log``, ``vote`` (or ``clip``, which is ``sum`` of the one clip score).
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_classes,)
+        ``sum``: summed scores; ``mean_log``: mean log-probability; ``vote``: votes
+        plus the summed score scaled into [0, 0.5), so that the argmax is the
+        majority class and ties go to the largest summed score.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] == 0:
+        raise ValueError(f"need scores of shape (n_windows >= 1, n_classes), got {scores.shape}")
+    summed = scores.sum(axis=0)
+    if rule in ("sum", CLIP_RULE):
+        return summed
+    if rule == "mean_log":
+        return np.log(np.maximum(scores, LOG_FLOOR)).mean(axis=0)
+    if rule == "vote":
+        votes = np.bincount(scores.argmax(axis=1), minlength=scores.shape[1]).astype(np.float64)
+        # Softmax scores are >= 0, so summed <= n_windows * max: the tie-breaker stays below 1 vote.
+        scale = 2.0 * max(float(np.abs(summed).max()), 1e-300)
+        return votes + summed / scale
+    raise ValueError(f"unknown rule {rule!r}; known: {RULES + (CLIP_RULE,)}")
+
+
+def predict_track(scores: np.ndarray, rule: str) -> int:
+    """Class index predicted for one track from its window scores under ``rule``."""
+    return int(np.argmax(rule_scores(scores, rule)))
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+
+
+def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix.
+
+    Per class ``c``: precision = TP / (TP + FP), recall = TP / (TP + FN),
+    F1 = 2 PR / (P + R); an undefined ratio (no prediction of ``c``, no sample of
+    ``c``) is NaN, and F1 is 0 when P + R = 0. Macro averages skip NaN.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n,)
+        Class indices.
+    n_classes : int
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``precision``, ``recall``, ``f1`` (lists of n_classes
+        floats), ``macro_precision``, ``macro_recall``, ``macro_f1``, ``support``
+        (samples per true class) and ``confusion`` (rows: true class, columns:
+        predicted class). With ``n == 0`` every number is NaN.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    tp = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0)
+    support = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), np.nan)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+        f1 = np.where(np.isnan(denom), np.nan, f1)
+    n = int(len(y_true))
+
+    def _mean(a):
+        return float(np.nanmean(a)) if np.any(~np.isnan(a)) else math.nan
+
+    return {
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else math.nan,
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "f1": f1.tolist(),
+        "macro_precision": _mean(precision),
+        "macro_recall": _mean(recall),
+        "macro_f1": _mean(f1),
+        "support": support.tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+def keras_precision_recall(scores: np.ndarray, y_true, threshold: float = 0.5) -> dict:
+    """Precision and recall as Keras' ``Precision()`` / ``Recall()`` metrics compute them.
+
+    These are the ``precision`` / ``recall`` columns of ``history.csv``: every
+    (sample, class) output is a binary decision ``score > threshold`` against the
+    one-hot label, pooled over classes (micro average). Reported next to the
+    per-class numbers so that the training curves and the evaluation agree.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    if len(y_true) == 0:
+        return {"keras_precision": math.nan, "keras_recall": math.nan}
+    onehot = np.zeros_like(scores, dtype=bool)
+    onehot[np.arange(len(y_true)), y_true] = True
+    pred = scores > threshold
+    tp = float(np.sum(pred & onehot))
+    npred = float(pred.sum())
+    return {
+        "keras_precision": tp / npred if npred else 0.0,
+        "keras_recall": tp / float(onehot.sum()),
+    }
+
+
+def window_accuracy_per_track(track_ids, y_true, y_pred) -> float:
+    """Window accuracy of each track, averaged over tracks (each track weighs the same).
+
+    Parameters
+    ----------
+    track_ids : array-like, shape (n_windows,)
+        Track of each window.
+    y_true, y_pred : array-like of int, shape (n_windows,)
+
+    Returns
+    -------
+    float
+        NaN without windows.
+    """
+    if len(track_ids) == 0:
+        return math.nan
+    df = pd.DataFrame(
+        {"track": np.asarray(track_ids), "ok": np.asarray(y_true) == np.asarray(y_pred)}
+    )
+    return float(df.groupby("track", sort=False)["ok"].mean().mean())
+
+
+# ---------------------------------------------------------------------------
+# Window scores
+
+
+@dataclass
+class WindowScores:
+    """Scores of every evaluated window (or clip) of a model.
+
+    Attributes
+    ----------
+    track : np.ndarray of str, shape (n,)
+        Track id of each row; rows of one track are contiguous.
+    start_s : np.ndarray, float64, shape (n,)
+        Window start, seconds (0 for a clip).
+    is_snippet : np.ndarray, bool, shape (n,)
+        Training-style snippet (False for a clip).
+    scores : np.ndarray, float32, shape (n, n_classes)
+        Softmax scores.
+    class_names : list of str
+    input : str
+        ``snippets`` (rows are windows) or ``clip`` (one row per track).
+    """
+
+    track: np.ndarray
+    start_s: np.ndarray
+    is_snippet: np.ndarray
+    scores: np.ndarray
+    class_names: list
+    input: str = "snippets"
+
+    def __post_init__(self):
+        self.track = np.asarray(self.track, dtype=object).astype(str)
+        self.start_s = np.asarray(self.start_s, dtype=np.float64)
+        self.is_snippet = np.asarray(self.is_snippet, dtype=bool)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(
+            len(self.track), len(self.class_names)
+        )
+        self.class_names = [str(c) for c in self.class_names]
+        if self.input not in ("snippets", "clip"):
+            raise ValueError(f"input must be 'snippets' or 'clip', not {self.input!r}")
+
+    def groups(self):
+        """Yield ``(track, row slice)`` per track, in order of first appearance."""
+        tracks = self.track
+        if len(tracks) == 0:
+            return
+        change = np.flatnonzero(tracks[1:] != tracks[:-1]) + 1
+        bounds = np.concatenate([[0], change, [len(tracks)]])
+        seen = set()
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if tracks[a] in seen:
+                raise ValueError(f"rows of track {tracks[a]!r} are not contiguous")
+            seen.add(tracks[a])
+            yield tracks[a], slice(int(a), int(b))
+
+
+def write_window_scores(path, ws: WindowScores, **attrs) -> None:
+    """Write window scores to HDF5 (written under a temporary name, then renamed).
+
+    Layout: datasets ``track`` (UTF-8 strings, (n,)), ``start_s`` (float64, (n,)),
+    ``is_snippet`` (bool, (n,)), ``scores`` (float32, (n, n_classes)); attributes
+    ``class_names`` (JSON list), ``input`` and the caller's ``attrs`` (e.g.
+    ``experiment``, ``seed``).
+    """
+    import os
+
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    with h5py.File(tmp, "w") as h5:
+        h5.create_dataset("track", data=ws.track.astype(object), dtype=h5py.string_dtype())
+        h5.create_dataset("start_s", data=ws.start_s)
+        h5.create_dataset("is_snippet", data=ws.is_snippet)
+        h5.create_dataset("scores", data=ws.scores)
+        h5.attrs["class_names"] = json.dumps(ws.class_names)
+        h5.attrs["input"] = ws.input
+        for key, value in attrs.items():
+            h5.attrs[key] = value
+    os.replace(tmp, path)
+
+
+def read_window_scores(path) -> tuple[WindowScores, dict]:
+    """Read a file written by :func:`write_window_scores`; returns the scores and all attributes."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
+        ws = WindowScores(
+            track=h5["track"].asstr()[()],
+            start_s=h5["start_s"][()],
+            is_snippet=h5["is_snippet"][()],
+            scores=h5["scores"][()],
+            class_names=json.loads(attrs["class_names"]),
+            input=str(attrs["input"]),
+        )
+    return ws, attrs
+
+
+# ---------------------------------------------------------------------------
+# Per-track table and metrics
+
+
+def track_rules(input_kind: str) -> tuple[str, ...]:
+    """Track-level rules reported for a model input kind."""
+    return (CLIP_RULE,) if input_kind == "clip" else RULES
+
+
+def track_table(ws: WindowScores, tracks: pd.DataFrame) -> pd.DataFrame:
+    """One row per scored track: its label, split, predictions and window counts.
+
+    Parameters
+    ----------
+    ws : WindowScores
+    tracks : pd.DataFrame
+        At least ``track``, ``label``, ``split`` (e.g. the split manifest); every
+        track in ``ws`` must be in it.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``track``, ``label``, ``split``, ``n_windows``,
+        ``n_windows_correct``, ``n_snippets``, ``n_snippets_correct`` (window
+        counts are 0 for a clip model), ``pred_<rule>`` (a class name) for each
+        rule of :func:`track_rules`, then ``sum_<class>``: the scores summed over
+        the track's windows (the clip's scores for a clip model). Sorted by split
+        and track.
+    """
+    info = tracks.set_index("track")[["label", "split"]]
+    names = np.array(ws.class_names)
+    index = {c: i for i, c in enumerate(ws.class_names)}
+    rules = track_rules(ws.input)
+    rows = []
+    for track, rows_slice in ws.groups():
+        if track not in info.index:
+            raise KeyError(f"track {track!r} has scores but is not in the manifest")
+        label, split = info.loc[track, "label"], info.loc[track, "split"]
+        if label not in index:
+            raise KeyError(f"label {label!r} of {track!r} is not a model class {ws.class_names}")
+        scores = ws.scores[rows_slice].astype(np.float64)
+        row = {"track": track, "label": label, "split": split}
+        if ws.input == "clip":
+            row.update(n_windows=0, n_windows_correct=0, n_snippets=0, n_snippets_correct=0)
+        else:
+            correct = scores.argmax(axis=1) == index[label]
+            snip = ws.is_snippet[rows_slice]
+            row.update(
+                n_windows=int(len(correct)),
+                n_windows_correct=int(correct.sum()),
+                n_snippets=int(snip.sum()),
+                n_snippets_correct=int(correct[snip].sum()),
+            )
+        for rule in rules:
+            row[f"pred_{rule}"] = names[predict_track(scores, rule)]
+        for c, total in zip(ws.class_names, scores.sum(axis=0), strict=True):
+            row[f"sum_{c}"] = float(total)
+        rows.append(row)
+    columns = ["track", "label", "split", "n_windows", "n_windows_correct", "n_snippets"]
+    columns += ["n_snippets_correct"] + [f"pred_{r}" for r in rules]
+    columns += [f"sum_{c}" for c in ws.class_names]
+    df = pd.DataFrame(rows, columns=columns)
+    return df.sort_values(["split", "track"], kind="stable").reset_index(drop=True)
+
+
+def compute_metrics(ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS) -> dict:
+    """Every number of one model's evaluation, from its window scores.
+
+    Parameters
+    ----------
+    ws : WindowScores
+    tracks : pd.DataFrame
+        ``track``, ``label``, ``split`` of (at least) the scored tracks.
+    splits : sequence of str
+
+    Returns
+    -------
+    dict
+        ``{"input", "class_names", "rules", "splits": {split: {...}}}``; per split:
+        ``n_tracks``, ``n_windows``, ``n_snippets``;
+        ``snippet``: :func:`classification_metrics` of the pooled training-style
+        snippets plus :func:`keras_precision_recall` (NaN for a clip model);
+        ``window_per_track``: ``{"accuracy"}`` (window accuracy averaged per track);
+        ``window_pooled``: ``{"accuracy"}`` (all windows pooled);
+        ``track``: ``{rule: classification_metrics of the track predictions}``.
+    """
+    info = tracks.set_index("track")
+    n_classes = len(ws.class_names)
+    index = {c: i for i, c in enumerate(ws.class_names)}
+    y_window = np.array([index[info.at[t, "label"]] for t in ws.track], dtype=np.int64)
+    split_of = np.array([info.at[t, "split"] for t in ws.track], dtype=object)
+    pred_window = ws.scores.argmax(axis=1) if len(ws.track) else np.zeros(0, np.int64)
+    per_track = track_table(ws, tracks)
+    rules = track_rules(ws.input)
+    out = {"input": ws.input, "class_names": ws.class_names, "rules": list(rules), "splits": {}}
+    for split in splits:
+        in_split = split_of == split
+        trk = per_track[per_track["split"] == split]
+        y_track = np.array([index[lab] for lab in trk["label"]], dtype=np.int64)
+        res = {"n_tracks": int(len(trk))}
+        if ws.input == "clip":
+            nan_cls = classification_metrics([], [], n_classes)
+            res.update(n_windows=0, n_snippets=0)
+            res["snippet"] = {**nan_cls, "keras_precision": math.nan, "keras_recall": math.nan}
+            res["window_per_track"] = {"accuracy": math.nan}
+            res["window_pooled"] = {"accuracy": math.nan}
+        else:
+            snip = in_split & ws.is_snippet
+            res.update(n_windows=int(in_split.sum()), n_snippets=int(snip.sum()))
+            res["snippet"] = {
+                **classification_metrics(y_window[snip], pred_window[snip], n_classes),
+                **keras_precision_recall(ws.scores[snip], y_window[snip]),
+            }
+            res["window_per_track"] = {
+                "accuracy": window_accuracy_per_track(
+                    ws.track[in_split], y_window[in_split], pred_window[in_split]
+                )
+            }
+            n_win = int(in_split.sum())
+            res["window_pooled"] = {
+                "accuracy": float(np.mean(y_window[in_split] == pred_window[in_split]))
+                if n_win
+                else math.nan
+            }
+        res["track"] = {}
+        for rule in rules:
+            y_pred = np.array([index[p] for p in trk[f"pred_{rule}"]], dtype=np.int64)
+            res["track"][rule] = classification_metrics(y_track, y_pred, n_classes)
+        out["splits"][split] = res
+    return out
+
+
+def _json_safe(obj):
+    """NaN/inf to None (JSON null), numpy scalars to Python."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_outputs(out_dir, ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS, **meta) -> dict:
+    """Write ``window_scores.h5``, ``tracks.csv`` and ``metrics.json`` into ``out_dir``.
+
+    ``meta`` (e.g. ``experiment``, ``seed``, ``model_dir``) goes into the HDF5
+    attributes and the top of ``metrics.json``. NaN is written as JSON ``null``.
+    Returns the metrics dict (with NaN, not None).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_window_scores(out_dir / "window_scores.h5", ws, **meta)
+    track_table(ws, tracks).to_csv(out_dir / "tracks.csv", index=False)
+    metrics = {**meta, **compute_metrics(ws, tracks, splits)}
+    with open(out_dir / "metrics.json", "w") as f:
+        json.dump(_json_safe(metrics), f, indent=1)
+        f.write("\n")
+    return metrics
+
+
+def recompute(eval_dir, manifest, splits=SPLITS) -> dict:
+    """Metrics of an evaluation directory recomputed from its ``window_scores.h5`` alone.
+
+    Parameters
+    ----------
+    eval_dir : str or Path
+        ``results/eval/<experiment>/seed<N>``.
+    manifest : str, Path or pd.DataFrame
+        Split manifest (``track``, ``label``, ``split``).
+    """
+    ws, attrs = read_window_scores(Path(eval_dir) / "window_scores.h5")
+    tracks = manifest if isinstance(manifest, pd.DataFrame) else pd.read_csv(manifest)
+    meta = {k: attrs[k] for k in ("experiment", "seed") if k in attrs}
+    return {**meta, **compute_metrics(ws, tracks, splits)}
+
+
+# ---------------------------------------------------------------------------
+# Scoring with a model
+
+
+def score_tracks(bundle, tracks: pd.DataFrame, batch_size: int = 256, chunk_windows: int = 4096):
+    """Score every window (or the clip) of each track once.
+
+    Parameters
+    ----------
+    bundle : divconq.inference.Bundle
+        From :func:`divconq.inference.load_model_dir`.
+    tracks : pd.DataFrame
+        ``track`` and ``spectrogram`` (path of the per-track HDF5), in scoring order.
+    batch_size : int
+        Model batch size.
+    chunk_windows : int
+        Windows of several tracks are scored together up to about this many, to
+        keep batches full while bounding memory.
+
+    Returns
+    -------
+    WindowScores
+    """
+    from divconq import inference
+    from divconq.features import read_hdf5
+
+    kind = getattr(bundle, "input", "snippets")
+    class_names = list(bundle.class_names)
+    n_classes = len(class_names)
+    ids, starts, snippets, scores = [], [], [], []
+    pending, pending_n = [], 0
+
+    def flush():
+        nonlocal pending, pending_n
+        if pending:
+            batch = np.concatenate(pending, axis=0)
+            s = np.asarray(inference.score_windows(bundle, batch, batch_size=batch_size))
+            scores.append(s.reshape(len(batch), n_classes))
+        pending, pending_n = [], 0
+
+    for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
+        feats, _, _ = read_hdf5(h5_path, clip=(kind == "clip"))
+        if kind == "clip":
+            if feats.clip_mel_db is None:
+                raise ValueError(f"{h5_path} has no clip_mel_db for a clip model")
+            s = np.asarray(inference.score_clip(bundle, feats.clip_mel_db), dtype=np.float32)
+            scores.append(s.reshape(-1, n_classes)[:1])
+            ids.append(track)
+            starts.append(0.0)
+            snippets.append(False)
+            continue
+        n = len(feats.start_s)
+        ids.extend([track] * n)
+        starts.extend(feats.start_s.tolist())
+        snippets.extend(feats.is_snippet.tolist())
+        pending.append(feats.mel_db)
+        pending_n += n
+        if pending_n >= chunk_windows:
+            flush()
+    flush()
+    all_scores = np.concatenate(scores, axis=0) if scores else np.zeros((0, n_classes))
+    return WindowScores(ids, starts, snippets, all_scores, class_names, kind)
+
+
+def evaluate(model_dir, manifest, out_dir, splits=SPLITS, batch_size: int = 256, **meta) -> dict:
+    """Score the ``splits`` tracks with a model directory and write the evaluation files.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        ``results/models/<experiment>/seed<N>`` (see ``docs/architecture.md``).
+    manifest : str, Path or pd.DataFrame
+        ``results/split/manifest.csv``.
+    out_dir : str or Path
+        ``results/eval/<experiment>/seed<N>``.
+    splits : sequence of str
+        Splits to score (only these tracks go through the model).
+    batch_size : int
+    **meta
+        Stored with the outputs; ``experiment`` and ``seed`` default to the
+        model's ``preprocessing.json``.
+
+    Returns
+    -------
+    dict
+        The metrics (as in ``metrics.json``).
+    """
+    from divconq import inference
+
+    bundle = inference.load_model_dir(model_dir)
+    pre = Path(model_dir) / "preprocessing.json"
+    info = json.loads(pre.read_text()) if pre.exists() else {}
+    for key in ("experiment", "seed"):
+        if key not in meta and key in info:
+            meta[key] = info[key]
+    meta.setdefault("model_dir", str(model_dir))
+    tracks = manifest if isinstance(manifest, pd.DataFrame) else pd.read_csv(manifest)
+    todo = tracks[tracks["split"].isin(list(splits))].sort_values(["split", "track"])
+    ws = score_tracks(bundle, todo, batch_size=batch_size)
+    return write_outputs(out_dir, ws, tracks, splits, **meta)

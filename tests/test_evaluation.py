@@ -1,0 +1,203 @@
+"""Track-level rules, snippet vs per-track window accuracy, evaluation files (no model)."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from divconq import evaluation as ev
+
+# Three windows of class 0 confident, three of class 1 by a thin margin:
+# sum -> 0 (large scores), vote -> 1 (most argmaxes), mean_log -> 2 (never near 0).
+DISAGREE = np.array(
+    [
+        [0.90, 0.01, 0.09],
+        [0.90, 0.01, 0.09],
+        [0.001, 0.55, 0.449],
+        [0.001, 0.55, 0.449],
+        [0.001, 0.55, 0.449],
+    ]
+)
+
+
+def test_rules_disagree():
+    assert ev.predict_track(DISAGREE, "sum") == 0
+    assert ev.predict_track(DISAGREE, "vote") == 1
+    assert ev.predict_track(DISAGREE, "mean_log") == 2
+    np.testing.assert_allclose(ev.rule_scores(DISAGREE, "sum"), DISAGREE.sum(0))
+    np.testing.assert_allclose(ev.rule_scores(DISAGREE, "mean_log"), np.log(DISAGREE).mean(0))
+
+
+def test_vote_ties_broken_by_summed_score():
+    # One vote each for 0 and 1; class 1 has the larger sum.
+    s = np.array([[0.6, 0.4, 0.0], [0.3, 0.7, 0.0]])
+    assert ev.predict_track(s, "vote") == 1
+    # Same votes, class 0 has the larger sum.
+    s = np.array([[0.9, 0.1, 0.0], [0.45, 0.55, 0.0]])
+    assert ev.predict_track(s, "vote") == 0
+    # A clear majority wins over a larger summed score.
+    s = np.array([[0.34, 0.33, 0.33]] * 2 + [[0.0, 1.0, 0.0]])
+    assert ev.predict_track(s, "vote") == 0
+    assert ev.predict_track(s, "sum") == 1
+
+
+def test_mean_log_handles_zero_probability():
+    s = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert ev.predict_track(s, "mean_log") == 1
+    assert np.all(np.isfinite(ev.rule_scores(s, "mean_log")))
+
+
+def test_unknown_rule():
+    with pytest.raises(ValueError):
+        ev.predict_track(DISAGREE, "max")
+
+
+def test_classification_metrics():
+    y_true = [0, 0, 1, 1, 2]
+    y_pred = [0, 1, 1, 1, 1]
+    m = ev.classification_metrics(y_true, y_pred, 3)
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
+    assert m["precision"][0] == 1.0 and m["precision"][1] == pytest.approx(0.5)
+    assert math.isnan(m["precision"][2])  # class 2 never predicted
+    assert m["recall"] == pytest.approx([0.5, 1.0, 0.0])
+    assert m["f1"][1] == pytest.approx(2 * 0.5 / 1.5)
+    assert m["support"] == [2, 2, 1]
+
+
+def _ws(lengths, correct, snippet_every=2, n_classes=2):
+    """Windows of tracks of class 0; ``correct[t]`` windows of track t are right."""
+    track, start, snip, scores = [], [], [], []
+    for t, (n, k) in enumerate(zip(lengths, correct, strict=True)):
+        for w in range(n):
+            track.append(f"a/t{t}")
+            start.append(float(w))
+            snip.append(w % snippet_every == 0)
+            scores.append([0.8, 0.2] if w < k else [0.2, 0.8])
+    names = ["a", "b"][:n_classes]
+    return ev.WindowScores(track, start, snip, np.array(scores), names)
+
+
+def test_snippet_vs_window_per_track_unequal_lengths():
+    # A long track (20 windows, all right) and a short one (4 windows, none right).
+    ws = _ws([20, 4], [20, 0])
+    tracks = pd.DataFrame({"track": ["a/t0", "a/t1"], "label": "a", "split": "test"})
+    m = ev.compute_metrics(ws, tracks, splits=["test"])["splits"]["test"]
+    # Snippets pooled: 10 right of 10 + 2 -> dominated by the long track.
+    assert m["n_snippets"] == 12
+    assert m["snippet"]["accuracy"] == pytest.approx(10 / 12)
+    # Per track: (1 + 0) / 2.
+    assert m["window_per_track"]["accuracy"] == pytest.approx(0.5)
+    assert m["window_pooled"]["accuracy"] == pytest.approx(20 / 24)
+    assert m["track"]["sum"]["accuracy"] == pytest.approx(0.5)
+    assert set(m["track"]) == {"sum", "mean_log", "vote"}
+
+
+def test_window_accuracy_per_track_direct():
+    ids = ["x"] * 3 + ["y"]
+    assert ev.window_accuracy_per_track(ids, [0, 0, 0, 1], [0, 1, 1, 1]) == pytest.approx(
+        (1 / 3 + 1) / 2
+    )
+    assert math.isnan(ev.window_accuracy_per_track([], [], []))
+
+
+def test_track_table_and_files(tmp_path):
+    names = ["a", "b", "c"]
+    rows = [("a/x", DISAGREE, "val"), ("b/y", np.array([[0.1, 0.8, 0.1]] * 3), "test")]
+    track, start, snip, scores = [], [], [], []
+    for t, s, _ in rows:
+        track += [t] * len(s)
+        start += list(range(len(s)))
+        snip += [i % 2 == 0 for i in range(len(s))]
+        scores.append(s)
+    ws = ev.WindowScores(track, start, snip, np.concatenate(scores), names)
+    manifest = pd.DataFrame(
+        {
+            "track": ["a/x", "b/y", "c/z"],
+            "label": ["a", "b", "c"],
+            "split": ["val", "test", "train"],
+        }
+    )
+    metrics = ev.write_outputs(tmp_path, ws, manifest, experiment="e", seed=3)
+    df = pd.read_csv(tmp_path / "tracks.csv")
+    assert list(df["track"]) == ["b/y", "a/x"]  # sorted by split, then track
+    x = df.set_index("track").loc["a/x"]
+    assert (x["pred_sum"], x["pred_vote"], x["pred_mean_log"]) == ("a", "b", "c")
+    assert x["n_windows"] == 5 and x["n_snippets"] == 3 and x["n_snippets_correct"] == 1
+    assert x["sum_a"] == pytest.approx(1.803)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["experiment"] == "e" and saved["seed"] == 3
+    assert saved["splits"]["val"]["track"]["sum"]["accuracy"] == 1.0
+    assert saved["splits"]["val"]["track"]["vote"]["accuracy"] == 0.0
+    assert metrics["splits"]["test"]["snippet"]["accuracy"] == 1.0
+    # Window scores round-trip and give the same metrics without the model.
+    back, attrs = ev.read_window_scores(tmp_path / "window_scores.h5")
+    assert attrs["experiment"] == "e"
+    np.testing.assert_array_equal(back.track, ws.track)
+    np.testing.assert_allclose(back.scores, ws.scores)
+    again = ev.recompute(tmp_path, manifest)
+    assert json.dumps(ev._json_safe(again), sort_keys=True) == json.dumps(saved, sort_keys=True)
+
+
+def test_clip_model(tmp_path):
+    ws = ev.WindowScores(
+        ["a/x", "b/y"], [0, 0], [False, False], [[0.7, 0.3], [0.6, 0.4]], ["a", "b"], "clip"
+    )
+    manifest = pd.DataFrame({"track": ["a/x", "b/y"], "label": ["a", "b"], "split": "test"})
+    m = ev.write_outputs(tmp_path, ws, manifest, splits=["test"], experiment="clip", seed=0)
+    res = m["splits"]["test"]
+    assert list(res["track"]) == ["clip"]
+    assert res["track"]["clip"]["accuracy"] == 0.5
+    assert math.isnan(res["snippet"]["accuracy"])
+    assert math.isnan(res["window_per_track"]["accuracy"])
+    df = pd.read_csv(tmp_path / "tracks.csv")
+    assert list(df["pred_clip"]) == ["a", "a"]
+
+
+class _FakeBundle:
+    class_names = ["a", "b"]
+    input = "snippets"
+    params = {}
+
+
+def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
+    """score_tracks reads each HDF5 once, concatenates windows and keeps their order."""
+    from divconq import features as F
+
+    params = F.FeatureParams()
+    paths = []
+    for i, n in enumerate([3, 5]):
+        feats = F.TrackFeatures(
+            mel_db=np.full((n, 4, 6), float(i), dtype=np.float32),
+            start_s=np.arange(n, dtype=np.float64),
+            is_snippet=np.arange(n) % 2 == 0,
+            duration_s=n + 2.0,
+            padded=False,
+        )
+        p = tmp_path / f"t{i}.h5"
+        F.write_hdf5(p, feats, params, track=f"a/t{i}", label="a")
+        paths.append(str(p))
+
+    calls = []
+
+    def score_windows(bundle, mel_db, batch_size=256):
+        calls.append(len(mel_db))
+        v = mel_db[:, 0, 0]
+        return np.stack([1 - v * 0.9, v * 0.9], axis=1)
+
+    import types
+
+    fake = types.ModuleType("divconq.inference")
+    fake.score_windows = score_windows
+    monkeypatch.setitem(__import__("sys").modules, "divconq.inference", fake)
+    import divconq
+
+    monkeypatch.setattr(divconq, "inference", fake, raising=False)
+    tracks = pd.DataFrame({"track": ["a/t0", "a/t1"], "spectrogram": paths})
+    ws = ev.score_tracks(_FakeBundle(), tracks, chunk_windows=4)
+    assert len(ws.track) == 8 and list(ws.track[:3]) == ["a/t0"] * 3
+    assert sum(calls) == 8
+    np.testing.assert_allclose(ws.scores[3:, 1], 0.9, rtol=1e-6)
+    np.testing.assert_array_equal(ws.is_snippet[:3], [True, False, True])
