@@ -15,11 +15,11 @@ checkpoint inventory:
         f"{RESULTS}/logs/inventory.log",
     benchmark:
         f"{RESULTS}/benchmarks/inventory.tsv"
-    params:
-        root=DATASET_ROOT,
-    threads: 2
     conda:
         "../../envs/data.yaml"
+    threads: 2
+    params:
+        root=DATASET_ROOT,
     script:
         "../scripts/inventory.py"
 
@@ -31,11 +31,11 @@ rule mp3:
         f"{RESULTS}/mp3/{{label}}/{{track}}.mp3",
     log:
         f"{RESULTS}/logs/mp3/{{label}}/{{track}}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         bitrate=config["mp3"]["bitrate"],
         quality=config["mp3"]["quality"],
-    conda:
-        "../../envs/data.yaml"
     shell:
         "python -m divconq.cli mp3 {input:q} {output:q}"
         " --bitrate {params.bitrate} --quality {params.quality} > {log:q} 2>&1"
@@ -48,12 +48,12 @@ rule spectrogram:
         f"{RESULTS}/spectrograms/{{label}}/{{track}}.h5",
     log:
         f"{RESULTS}/logs/spectrogram/{{label}}/{{track}}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         track=lambda wc: f"{wc.label}/{wc.track}",
         source=source_audio,
         features=feature_params_json(),
-    conda:
-        "../../envs/data.yaml"
     shell:
         "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
         " --source {params.source:q} --params {params.features:q} > {log:q} 2>&1"

@@ -12,10 +12,10 @@ rule split:
         f"{RESULTS}/logs/split.log",
     benchmark:
         f"{RESULTS}/benchmarks/split.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         split=config["split"],
         results=RESULTS,
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/split.py"

@@ -6,13 +6,13 @@ rule synth_track:
         f"{RESULTS}/synthetic/{{label}}/{{track}}.wav",
     log:
         f"{RESULTS}/logs/synth/{{label}}/{{track}}.log",
-    params:
-        index=lambda wc: int(wc.track.rsplit(".", 1)[1]),
-        syn=DATASET["synthetic"],
     wildcard_constraints:
         track=r"[^/]+\.\d+",
     conda:
         "../../envs/data.yaml"
+    params:
+        index=lambda wc: int(wc.track.rsplit(".", 1)[1]),
+        syn=DATASET["synthetic"],
     shell:
         "python -m divconq.cli synth {output:q} --label {wildcards.label:q}"
         " --index {params.index} --n-genres {params.syn[genres]}"
