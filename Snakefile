@@ -14,6 +14,14 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Labels and track names are single path components; anything else goes.
+wildcard_constraints:
+    label=r"[^/]+",
+    track=r"[^/]+",
+
+
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/split.smk"

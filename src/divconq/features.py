@@ -475,12 +475,13 @@ def summarize_hdf5(path) -> dict:
     Returns
     -------
     dict
-        ``n_windows``, ``n_snippets``, ``duration_s``.
+        ``track``, ``n_windows``, ``n_snippets``, ``duration_s``.
     """
     import h5py
 
     with h5py.File(path, "r") as h5:
         return {
+            "track": str(h5.attrs["track"]),
             "n_windows": int(h5["mel_db"].shape[0]),
             "n_snippets": int(h5["is_snippet"][()].sum()),
             "duration_s": float(h5.attrs["duration_s"]),

@@ -1,5 +1,5 @@
 import json
-import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -7,17 +7,18 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-# Jobs import the package from this checkout (no install needed in a conda or
-# cluster environment), and a plain `python` in a shell rule is the one running
-# Snakemake unless a conda environment puts its own first.
+# Jobs import divconq from this checkout, so a conda environment or a cluster
+# node needs no install of it. script: jobs run through the shell too.
 SRC = str(Path(workflow.basedir) / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p
-)
-os.environ["PATH"] = os.pathsep.join(
-    (os.path.dirname(sys.executable), os.environ.get("PATH", ""))
+# (The prefix is formatted like a shell command: doubled braces are literal.)
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}}; "
+    % shlex.quote(SRC)
 )
 sys.path.insert(0, SRC)
+# The interpreter running Snakemake (e.g. .venv's), unless a conda environment or
+# container brings its own; Snakemake picks the interpreter of script jobs alike.
+PYTHON = "python" if workflow.deployment_settings.deployment_method else sys.executable
 
 from divconq.features import FeatureParams
 from divconq.inventory import DatasetError, discover
@@ -25,11 +26,6 @@ from divconq.inventory import DatasetError, discover
 RESULTS = config["results"]
 DATASET = config["dataset"]
 FEATURES = FeatureParams.from_dict(config["features"])
-
-
-wildcard_constraints:
-    label=r"[^/]+",
-    track=r"[^/]+",
 
 
 def synthetic_root():

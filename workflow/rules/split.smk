@@ -16,6 +16,5 @@ rule split:
         "../../envs/data.yaml"
     params:
         split=config["split"],
-        results=RESULTS,
     script:
         "../scripts/split.py"

@@ -12,13 +12,8 @@ logging.basicConfig(
 )
 tracks = pd.read_csv(snakemake.input.tracks, dtype={"track": str, "label": str, "stem": str})
 split, report = make_split(tracks, snakemake.params.split)
-results = snakemake.params.results
 counts = pd.DataFrame(
-    [
-        {"track": t, "spectrogram": f"{results}/spectrograms/{t}.h5"}
-        | summarize_hdf5(f"{results}/spectrograms/{t}.h5")
-        for t in tracks["track"]
-    ]
+    [summarize_hdf5(p) | {"spectrogram": p} for p in snakemake.input.spectrograms]
 )
 write_manifest(build_manifest(split, counts), snakemake.output.manifest)
 write_report(report, snakemake.output.report)
