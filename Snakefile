@@ -30,4 +30,4 @@ include: "workflow/rules/split.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_targets,

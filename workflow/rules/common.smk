@@ -8,17 +8,21 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import divconq from this checkout, so a conda environment or a cluster
-# node needs no install of it. script: jobs run through the shell too.
+# node needs no install of it; and a plain `python` in a job is the interpreter
+# running Snakemake (e.g. .venv's) unless a conda environment or container brings
+# its own. script: jobs run through the shell too. The prefix is formatted like a
+# shell command: doubled braces are literal.
 SRC = str(Path(workflow.basedir) / "src")
-# (The prefix is formatted like a shell command: doubled braces are literal.)
-shell.prefix(
+SHELL_PREFIX = (
     "set -euo pipefail; export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}}; "
-    % shlex.quote(SRC)
+    % (shlex.quote(SRC))
 )
+if not workflow.deployment_settings.deployment_method:
+    SHELL_PREFIX += "export PATH=%s:$PATH; " % shlex.quote(
+        str(Path(sys.executable).parent)
+    )
+shell.prefix(SHELL_PREFIX)
 sys.path.insert(0, SRC)
-# The interpreter running Snakemake (e.g. .venv's), unless a conda environment or
-# container brings its own; Snakemake picks the interpreter of script jobs alike.
-PYTHON = "python" if workflow.deployment_settings.deployment_method else sys.executable
 
 from divconq.features import FeatureParams
 from divconq.inventory import DatasetError, discover
@@ -86,6 +90,21 @@ def feature_params_json():
     return json.dumps(FEATURES.to_dict())
 
 
-def all_targets():
+def data_targets(wildcards=None):
+    """Every per-track artifact and the manifest.
+
+    Listing the per-track files themselves (not just the manifest) is what makes
+    Snakemake rebuild one that was deleted: a missing intermediate of an
+    up-to-date output is otherwise left alone.
+    """
+    tracks = [t["track"] for t in usable_tracks()]
+    return (
+        [f"{RESULTS}/mp3/{t}.mp3" for t in tracks]
+        + [f"{RESULTS}/spectrograms/{t}.h5" for t in tracks]
+        + [f"{RESULTS}/split/manifest.csv"]
+    )
+
+
+def all_targets(wildcards):
     """The final files of every enabled stage."""
-    return [f"{RESULTS}/split/manifest.csv"]
+    return data_targets()

@@ -19,7 +19,6 @@ checkpoint inventory:
         "../../envs/data.yaml"
     threads: 2
     params:
-        python=PYTHON,
         # <root>/<label>/<file>: the dataset folder is two levels above any input
         root=lambda wildcards, input: str(Path(input[0]).parents[1]),
     script:
@@ -36,11 +35,10 @@ rule mp3:
     conda:
         "../../envs/data.yaml"
     params:
-        python=PYTHON,
         bitrate=config["mp3"]["bitrate"],
         quality=config["mp3"]["quality"],
     shell:
-        "{params.python} -m divconq.cli mp3 {input:q} {output:q}"
+        "python -m divconq.cli mp3 {input:q} {output:q}"
         " --bitrate {params.bitrate} --quality {params.quality} > {log:q} 2>&1"
 
 
@@ -54,10 +52,9 @@ rule spectrogram:
     conda:
         "../../envs/data.yaml"
     params:
-        python=PYTHON,
         track=lambda wc: f"{wc.label}/{wc.track}",
         source=source_audio,
         features=feature_params_json(),
     shell:
-        "{params.python} -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
+        "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
         " --source {params.source:q} --params {params.features:q} > {log:q} 2>&1"

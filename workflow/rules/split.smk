@@ -18,3 +18,10 @@ rule split:
         split=config["split"],
     script:
         "../scripts/split.py"
+
+
+# `snakemake data`: the data stage alone, every per-track file included.
+rule data:
+    input:
+        data_targets,
+    localrule: True

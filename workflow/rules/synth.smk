@@ -11,11 +11,10 @@ rule synth_track:
     conda:
         "../../envs/data.yaml"
     params:
-        python=PYTHON,
         index=lambda wc: int(wc.track.rsplit(".", 1)[1]),
         syn=DATASET["synthetic"],
     shell:
-        "{params.python} -m divconq.cli synth {output:q} --label {wildcards.label:q}"
+        "python -m divconq.cli synth {output:q} --label {wildcards.label:q}"
         " --index {params.index} --n-genres {params.syn[genres]}"
         " --duration {params.syn[duration_s]} --sample-rate {params.syn[sample_rate]}"
         " --difficulty {params.syn[difficulty]} --seed {params.syn[seed]} > {log:q} 2>&1"
