@@ -142,7 +142,9 @@ def test_table_recomputed_from_tracks_csv(tmp_path):
         tmp_path / "t" / "accuracy.csv",
         tmp_path / "t" / "accuracy.md",
         tmp_path / "t" / "accuracy_per_seed.csv",
+        tmp_path / "t" / "accuracy.html",
     )
+    assert (tmp_path / "t" / "accuracy.html").read_text().count("<table>") == 2
     saved = pd.read_csv(tmp_path / "t" / "accuracy.csv", keep_default_na=False, na_values=[""])
     pd.testing.assert_frame_equal(
         saved.drop(columns="note"), table.drop(columns="note"), check_dtype=False

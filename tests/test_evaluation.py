@@ -159,7 +159,7 @@ def test_clip_model(tmp_path):
 class _FakeBundle:
     class_names = ["a", "b"]
     input = "snippets"
-    params = {}
+    params = None
 
 
 def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
@@ -196,8 +196,15 @@ def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
 
     monkeypatch.setattr(divconq, "inference", fake, raising=False)
     tracks = pd.DataFrame({"track": ["a/t0", "a/t1"], "spectrogram": paths})
-    ws = ev.score_tracks(_FakeBundle(), tracks, chunk_windows=4)
+    bundle = _FakeBundle()
+    bundle.params = params
+    ws = ev.score_tracks(bundle, tracks, chunk_windows=4)
     assert len(ws.track) == 8 and list(ws.track[:3]) == ["a/t0"] * 3
     assert sum(calls) == 8
     np.testing.assert_allclose(ws.scores[3:, 1], 0.9, rtol=1e-6)
     np.testing.assert_array_equal(ws.is_snippet[:3], [True, False, True])
+
+    # A model trained on other features is refused.
+    bundle.params = F.FeatureParams(n_mels=64)
+    with pytest.raises(ValueError, match="n_mels"):
+        ev.score_tracks(bundle, tracks)

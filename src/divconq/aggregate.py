@@ -14,7 +14,7 @@ Input: the ``metrics.json`` of every ``results/eval/<experiment>/seed<N>/`` (see
     difference track (sum) - snippet, with also ``t``, ``p_ttest`` (paired
     t-test), ``wilcoxon``, ``p_wilcoxon`` (exact Wilcoxon signed-rank, two-sided)
     and a ``note``. Accuracies are fractions in [0, 1].
-``accuracy.md``
+``accuracy.md`` (and ``accuracy.html``, the same as a web page for the report)
     The same in percent, for humans.
 
 Levels: ``snippet`` (pooled training-style snippets, the article's snippet
@@ -348,18 +348,84 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def aggregate(metric_files, out_csv, out_md, out_per_seed=None) -> pd.DataFrame:
-    """Write ``accuracy.csv``, ``accuracy.md`` (and the per-seed CSV) from ``metrics.json`` files.
+def to_html(table: pd.DataFrame) -> str:
+    """Standalone HTML page of :func:`to_markdown`'s tables (for the Snakemake report)."""
+    from html import escape
 
-    Returns the ``accuracy.csv`` table.
+    def cell(text: str) -> str:
+        text = escape(text)
+        while "`" in text:  # `code` spans
+            text = text.replace("`", "<code>", 1).replace("`", "</code>", 1)
+        return text
+
+    out, in_table = [], False
+    for line in to_markdown(table).splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-"} for c in cells):
+                continue
+            if not in_table:
+                out.append("<table><tr>" + "".join(f"<th>{cell(c)}</th>" for c in cells))
+                out.append("</tr>")
+                in_table = True
+            else:
+                out.append("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if out and out[-1].startswith("<li>") and not line.startswith("- "):
+            out.append("</ul>")
+        if line.startswith("## "):
+            out.append(f"<h2>{cell(line[3:])}</h2>")
+        elif line.startswith("# "):
+            out.append(f"<h1>{cell(line[2:])}</h1>")
+        elif line.startswith("- "):
+            if not out or not out[-1].startswith("<li>"):
+                out.append("<ul>")
+            out.append(f"<li>{cell(line[2:])}</li>")
+            continue
+        elif line:
+            out.append(f"<p>{cell(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    style = (
+        "body{font-family:sans-serif;font-size:14px}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+        "td{text-align:right}td:first-child,td:nth-child(2){text-align:left}"
+    )
+    body = "\n".join(out)
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Accuracy over seeds</title>'
+        f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def aggregate(metric_files, out_csv, out_md, out_per_seed=None, out_html=None) -> pd.DataFrame:
+    """Write the tables from ``metrics.json`` files.
+
+    Parameters
+    ----------
+    metric_files : list of str or Path
+    out_csv, out_md : str or Path
+        ``accuracy.csv`` and ``accuracy.md``.
+    out_per_seed, out_html : str or Path, optional
+        ``accuracy_per_seed.csv`` and ``accuracy.html`` (the markdown as HTML).
+
+    Returns
+    -------
+    pd.DataFrame
+        The ``accuracy.csv`` table.
     """
     per_seed = load_per_seed(metric_files)
     table = summarize(per_seed)
-    for path in (out_csv, out_md, out_per_seed):
+    for path in (out_csv, out_md, out_per_seed, out_html):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False)
     Path(out_md).write_text(to_markdown(table))
     if out_per_seed is not None:
         per_seed.to_csv(out_per_seed, index=False)
+    if out_html is not None:
+        Path(out_html).write_text(to_html(table))
     return table

@@ -476,7 +476,7 @@ def recompute(eval_dir, manifest, splits=SPLITS) -> dict:
         Split manifest (``track``, ``label``, ``split``).
     """
     ws, attrs = read_window_scores(Path(eval_dir) / "window_scores.h5")
-    tracks = manifest if isinstance(manifest, pd.DataFrame) else pd.read_csv(manifest)
+    tracks = read_manifest(manifest)
     meta = {k: attrs[k] for k in ("experiment", "seed") if k in attrs}
     return {**meta, **compute_metrics(ws, tracks, splits)}
 
@@ -485,7 +485,46 @@ def recompute(eval_dir, manifest, splits=SPLITS) -> dict:
 # Scoring with a model
 
 
-def score_tracks(bundle, tracks: pd.DataFrame, batch_size: int = 256, chunk_windows: int = 4096):
+#: Feature parameters that shape a model input: a file must match the model's on these.
+INPUT_PARAMS = (
+    "sample_rate",
+    "n_fft",
+    "hop_length",
+    "n_mels",
+    "fmin",
+    "fmax",
+    "top_db",
+    "snippet_s",
+    "clip_s",
+)
+
+
+def check_params(model_params, file_params, path) -> None:
+    """Raise ``ValueError`` if a file's features were not computed as the model's inputs were."""
+    if model_params is None or file_params is None:
+        return
+    a, b = model_params.to_dict(), file_params.to_dict()
+    diff = [k for k in INPUT_PARAMS if k in a and k in b and a[k] != b[k]]
+    if diff:
+        detail = ", ".join(f"{k}: model {a[k]!r}, file {b[k]!r}" for k in diff)
+        raise ValueError(f"{path}: features differ from the model's ({detail})")
+
+
+def _resolve(path, base_dir) -> Path:
+    p = Path(path)
+    if base_dir is not None and not p.is_absolute() and not p.exists():
+        if (Path(base_dir) / p).exists():
+            return Path(base_dir) / p
+    return p
+
+
+def score_tracks(
+    bundle,
+    tracks: pd.DataFrame,
+    batch_size: int = 256,
+    chunk_windows: int = 4096,
+    base_dir=None,
+):
     """Score every window (or the clip) of each track once.
 
     Parameters
@@ -499,6 +538,9 @@ def score_tracks(bundle, tracks: pd.DataFrame, batch_size: int = 256, chunk_wind
     chunk_windows : int
         Windows of several tracks are scored together up to about this many, to
         keep batches full while bounding memory.
+    base_dir : str or Path, optional
+        Folder that relative ``spectrogram`` paths are tried against when they do
+        not exist relative to the working directory.
 
     Returns
     -------
@@ -522,7 +564,8 @@ def score_tracks(bundle, tracks: pd.DataFrame, batch_size: int = 256, chunk_wind
         pending, pending_n = [], 0
 
     for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
-        feats, _, _ = read_hdf5(h5_path, clip=(kind == "clip"))
+        feats, file_params, _ = read_hdf5(_resolve(h5_path, base_dir), clip=(kind == "clip"))
+        check_params(getattr(bundle, "params", None), file_params, h5_path)
         if kind == "clip":
             if feats.clip_mel_db is None:
                 raise ValueError(f"{h5_path} has no clip_mel_db for a clip model")
@@ -545,7 +588,22 @@ def score_tracks(bundle, tracks: pd.DataFrame, batch_size: int = 256, chunk_wind
     return WindowScores(ids, starts, snippets, all_scores, class_names, kind)
 
 
-def evaluate(model_dir, manifest, out_dir, splits=SPLITS, batch_size: int = 256, **meta) -> dict:
+def read_manifest(manifest) -> pd.DataFrame:
+    """The split manifest (path or DataFrame); ids and labels stay strings."""
+    if isinstance(manifest, pd.DataFrame):
+        return manifest
+    return pd.read_csv(manifest, dtype={"track": str, "label": str, "split": str})
+
+
+def evaluate(
+    model_dir,
+    manifest,
+    out_dir,
+    splits=SPLITS,
+    batch_size: int = 256,
+    base_dir=None,
+    **meta,
+) -> dict:
     """Score the ``splits`` tracks with a model directory and write the evaluation files.
 
     Parameters
@@ -559,6 +617,8 @@ def evaluate(model_dir, manifest, out_dir, splits=SPLITS, batch_size: int = 256,
     splits : sequence of str
         Splits to score (only these tracks go through the model).
     batch_size : int
+    base_dir : str or Path, optional
+        See :func:`score_tracks`.
     **meta
         Stored with the outputs; ``experiment`` and ``seed`` default to the
         model's ``preprocessing.json``.
@@ -577,7 +637,7 @@ def evaluate(model_dir, manifest, out_dir, splits=SPLITS, batch_size: int = 256,
         if key not in meta and key in info:
             meta[key] = info[key]
     meta.setdefault("model_dir", str(model_dir))
-    tracks = manifest if isinstance(manifest, pd.DataFrame) else pd.read_csv(manifest)
+    tracks = read_manifest(manifest)
     todo = tracks[tracks["split"].isin(list(splits))].sort_values(["split", "track"])
-    ws = score_tracks(bundle, todo, batch_size=batch_size)
+    ws = score_tracks(bundle, todo, batch_size=batch_size, base_dir=base_dir)
     return write_outputs(out_dir, ws, tracks, splits, **meta)

@@ -1,0 +1,175 @@
+# Evaluation stage: per (experiment, seed) window scores and metrics, tables over
+# seeds, figures. Files: docs/architecture.md; code: divconq.evaluation,
+# divconq.aggregate, divconq.figures.
+
+EVAL = config.get("evaluation", {})
+EVAL_SPLITS = list(EVAL.get("splits", ["val", "test"]))
+
+
+def eval_experiments():
+    """Names of the enabled experiments, in config order."""
+    return [
+        name
+        for name, exp in config.get("experiments", {}).items()
+        if exp.get("enabled", True)
+    ]
+
+
+def eval_seeds(experiment):
+    """Seeds of one experiment (its own ``seeds`` or the training default)."""
+    exp = config["experiments"][experiment]
+    seeds = exp.get("seeds", config.get("training", {}).get("seeds", [0]))
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
+def eval_dirs(experiment):
+    return [f"{RESULTS}/eval/{experiment}/seed{s}" for s in eval_seeds(experiment)]
+
+
+def all_metrics(wildcards):
+    return [f"{d}/metrics.json" for e in eval_experiments() for d in eval_dirs(e)]
+
+
+def evaluation_targets(wildcards=None):
+    """Tables and figures of every enabled experiment (for rule all)."""
+    exps = eval_experiments()
+    if not exps:
+        return []
+    return (
+        [f"{RESULTS}/tables/accuracy.csv", f"{RESULTS}/tables/accuracy.md"]
+        + [f"{RESULTS}/figures/accuracy.png"]
+        + [f"{RESULTS}/figures/training_{e}.png" for e in exps]
+        + [f"{RESULTS}/figures/confusion_{e}.png" for e in exps]
+    )
+
+
+rule evaluate:
+    input:
+        model=f"{RESULTS}/models/{{experiment}}/seed{{seed}}",
+        manifest=f"{RESULTS}/split/manifest.csv",
+    output:
+        scores=f"{RESULTS}/eval/{{experiment}}/seed{{seed}}/window_scores.h5",
+        tracks=f"{RESULTS}/eval/{{experiment}}/seed{{seed}}/tracks.csv",
+        metrics=f"{RESULTS}/eval/{{experiment}}/seed{{seed}}/metrics.json",
+    log:
+        f"{RESULTS}/logs/evaluate/{{experiment}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{experiment}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        experiment=r"[^/]+",
+        seed=r"\d+",
+    conda:
+        "../../envs/eval.yaml"
+    threads: 2
+    params:
+        splits=EVAL_SPLITS,
+        batch_size=EVAL.get("batch_size", 256),
+    script:
+        "../scripts/evaluate.py"
+
+
+rule aggregate:
+    input:
+        metrics=all_metrics,
+    output:
+        csv=report(
+            f"{RESULTS}/tables/accuracy.csv",
+            caption="../report/accuracy.rst",
+            category="Tables",
+            labels={"table": "accuracy over seeds (csv)"},
+        ),
+        md=f"{RESULTS}/tables/accuracy.md",
+        html=report(
+            f"{RESULTS}/tables/accuracy.html",
+            caption="../report/accuracy.rst",
+            category="Tables",
+            labels={"table": "accuracy over seeds"},
+        ),
+        per_seed=report(
+            f"{RESULTS}/tables/accuracy_per_seed.csv",
+            caption="../report/accuracy_per_seed.rst",
+            category="Tables",
+            labels={"table": "accuracy per seed"},
+        ),
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    conda:
+        "../../envs/eval.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule training_curves:
+    input:
+        histories=lambda wc: [
+            f"{RESULTS}/models/{wc.experiment}/seed{s}/history.csv"
+            for s in eval_seeds(wc.experiment)
+        ],
+    output:
+        report(
+            f"{RESULTS}/figures/training_{{experiment}}.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+            subcategory="Training curves",
+            labels={"experiment": "{experiment}", "figure": "training curves"},
+        ),
+    log:
+        f"{RESULTS}/logs/figures/training_{{experiment}}.log",
+    wildcard_constraints:
+        experiment=r"[^/]+",
+    conda:
+        "../../envs/eval.yaml"
+    params:
+        seeds=lambda wc: eval_seeds(wc.experiment),
+    script:
+        "../scripts/figures.py"
+
+
+rule confusion_matrix:
+    input:
+        tracks=lambda wc: [f"{d}/tracks.csv" for d in eval_dirs(wc.experiment)],
+    output:
+        report(
+            f"{RESULTS}/figures/confusion_{{experiment}}.png",
+            caption="../report/confusion.rst",
+            category="Figures",
+            subcategory="Confusion matrices",
+            labels={"experiment": "{experiment}", "figure": "test confusion matrix"},
+        ),
+    log:
+        f"{RESULTS}/logs/figures/confusion_{{experiment}}.log",
+    wildcard_constraints:
+        experiment=r"[^/]+",
+    conda:
+        "../../envs/eval.yaml"
+    params:
+        split="test",
+    script:
+        "../scripts/figures.py"
+
+
+rule figures:
+    input:
+        table=f"{RESULTS}/tables/accuracy.csv",
+        training=lambda wc: [
+            f"{RESULTS}/figures/training_{e}.png" for e in eval_experiments()
+        ],
+        confusion=lambda wc: [
+            f"{RESULTS}/figures/confusion_{e}.png" for e in eval_experiments()
+        ],
+    output:
+        accuracy=report(
+            f"{RESULTS}/figures/accuracy.png",
+            caption="../report/accuracy_bars.rst",
+            category="Figures",
+            subcategory="Accuracy",
+            labels={"figure": "mean accuracy over seeds"},
+        ),
+    log:
+        f"{RESULTS}/logs/figures/accuracy.log",
+    conda:
+        "../../envs/eval.yaml"
+    params:
+        experiments=eval_experiments(),
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,34 @@
+"""Evaluate one model (experiment, seed) on the val and test tracks (Snakemake script)."""
+
+# ruff: noqa: F821 (`snakemake` is injected by Snakemake)
+
+import logging
+from pathlib import Path
+
+from divconq.evaluation import evaluate
+
+logging.basicConfig(
+    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
+)
+out_dir = Path(snakemake.output.metrics).parent
+metrics = evaluate(
+    snakemake.input.model,
+    snakemake.input.manifest,
+    out_dir,
+    splits=snakemake.params.splits,
+    batch_size=snakemake.params.batch_size,
+    experiment=snakemake.wildcards.experiment,
+    seed=int(snakemake.wildcards.seed),
+)
+for split, res in metrics["splits"].items():
+    levels = {"snippet": res["snippet"]["accuracy"]}
+    levels["window_per_track"] = res["window_per_track"]["accuracy"]
+    levels |= {f"track_{rule}": m["accuracy"] for rule, m in res["track"].items()}
+    logging.info(
+        "%s: %d tracks, %d windows, %d snippets; accuracy %s",
+        split,
+        res["n_tracks"],
+        res["n_windows"],
+        res["n_snippets"],
+        ", ".join(f"{k} {v:.4f}" for k, v in levels.items()),
+    )
