@@ -208,3 +208,78 @@ def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
     bundle.params = F.FeatureParams(n_mels=64)
     with pytest.raises(ValueError, match="n_mels"):
         ev.score_tracks(bundle, tracks)
+
+
+def _tiny_model_dir(path, input_kind, class_names, params):
+    """A real (untrained) Keras model directory, as the training stage writes one."""
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((None, params.n_mels, 1))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    out = keras.layers.Dense(len(class_names), activation="softmax")(x)
+    model = keras.Model(inp, out)
+    model.layers[-1].set_weights(
+        [np.linspace(-1, 1, len(class_names))[None, :] * 3, np.zeros(len(class_names))]
+    )
+    path.mkdir(parents=True)
+    model.save(path / "model.keras")
+    info = {
+        "class_names": class_names,
+        "features": params.to_dict(),
+        "input": input_kind,
+        "normalization": {"mean": [-40.0] * params.n_mels, "std": [20.0] * params.n_mels},
+        "experiment": f"tiny_{input_kind}",
+        "seed": 7,
+    }
+    (path / "preprocessing.json").write_text(json.dumps(info))
+    return path
+
+
+def test_evaluate_with_a_real_model(tmp_path):
+    """evaluate() on a tiny Keras model: the files, and scores equal to inference's."""
+    from divconq import features as F
+    from divconq import inference
+
+    params = F.FeatureParams()
+    names = ["a", "b", "c"]
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (label, split, n) in enumerate(
+        [("a", "val", 4), ("b", "test", 7), ("c", "test", 2), ("a", "train", 3)]
+    ):
+        feats = F.TrackFeatures(
+            mel_db=rng.normal(-40 + 10 * i, 20, (n, params.n_mels, params.n_frames)).astype(
+                np.float32
+            ),
+            start_s=np.arange(n, dtype=np.float64),
+            is_snippet=np.arange(n) % 2 == 0,
+            duration_s=n + 2.0,
+            padded=False,
+            clip_mel_db=rng.normal(-40, 20, (params.n_mels, params.n_clip_frames)).astype(
+                np.float32
+            ),
+        )
+        track = f"{label}/t{i}"
+        F.write_hdf5(tmp_path / "spec" / f"{track}.h5", feats, params, track=track, label=label)
+        rows.append({"track": track, "label": label, "split": split, "spectrogram": f"{track}.h5"})
+    manifest = pd.DataFrame(rows)
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+
+    model_dir = _tiny_model_dir(tmp_path / "m" / "seed7", "snippets", names, params)
+    out = tmp_path / "eval"
+    m = ev.evaluate(model_dir, tmp_path / "manifest.csv", out, base_dir=tmp_path / "spec")
+    assert m["experiment"] == "tiny_snippets" and m["seed"] == 7
+    assert m["splits"]["test"]["n_windows"] == 9 and m["splits"]["test"]["n_snippets"] == 5
+    ws, _ = ev.read_window_scores(out / "window_scores.h5")
+    assert "a/t3" not in set(ws.track)  # train tracks are not scored
+    bundle = inference.load_model_dir(model_dir)
+    feats, _, _ = F.read_hdf5(tmp_path / "spec" / "b/t1.h5")
+    np.testing.assert_allclose(
+        ws.scores[ws.track == "b/t1"], inference.score_windows(bundle, feats.mel_db), rtol=1e-5
+    )
+    assert set(pd.read_csv(out / "tracks.csv")["track"]) == {"a/t0", "b/t1", "c/t2"}
+
+    clip_dir = _tiny_model_dir(tmp_path / "c" / "seed0", "clip", names, params)
+    m = ev.evaluate(clip_dir, manifest, tmp_path / "eval_clip", base_dir=tmp_path / "spec")
+    assert list(m["splits"]["test"]["track"]) == ["clip"]
+    ws, _ = ev.read_window_scores(tmp_path / "eval_clip" / "window_scores.h5")
+    assert ws.input == "clip" and len(ws.track) == 3
