@@ -25,6 +25,7 @@ wildcard_constraints:
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:

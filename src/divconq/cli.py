@@ -55,6 +55,12 @@ def _cmd_synth(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    import os
+
+    # One BLAS thread: the features' small matrix products gain nothing from more,
+    # and threads spinning against TensorFlow's cost up to 5x on a busy machine.
+    # (Only effective before numpy is imported, as it is here.)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from divconq.predict import run
 
     return run(args)
