@@ -92,6 +92,12 @@ class _Timbre:
     vibrato: float = 0.0
     detune: float = 0.0  # a second oscillator: chorus, string ensemble
 
+    def __post_init__(self):
+        # Recipes write whole numbers (peak=4); floats everywhere let every field
+        # be interpolated and jittered alike.
+        for f in fields(self):
+            object.__setattr__(self, f.name, float(getattr(self, f.name)))
+
 
 @dataclass(frozen=True)
 class _Kit:
@@ -106,6 +112,12 @@ class _Kit:
     hat_decay: float = 0.05
     hat_color: float = 0.7
     cymbal_decay: float = 1.2
+
+    def __post_init__(self):
+        # Recipes write whole numbers (kick_hi=110); floats everywhere let every field
+        # be interpolated and jittered alike.
+        for f in fields(self):
+            object.__setattr__(self, f.name, float(getattr(self, f.name)))
 
 
 @dataclass(frozen=True)
@@ -528,9 +540,9 @@ def _lerp_dataclass(a, b, w: float, exclude: tuple[str, ...] = ()):
     changes = {}
     for f in fields(a):
         va, vb = getattr(a, f.name), getattr(b, f.name)
-        if f.name in exclude or not isinstance(va, float | int) or isinstance(va, bool):
+        if f.name in exclude or not isinstance(va, float):
             continue
-        changes[f.name] = type(va)((1 - w) * va + w * vb) if isinstance(va, float) else va
+        changes[f.name] = (1 - w) * va + w * vb
     return replace(a, **changes)
 
 
