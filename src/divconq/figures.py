@@ -64,8 +64,11 @@ def training_curves(histories: dict, out_png, title: str = "") -> Path:
         ax.grid(alpha=0.3)
         if metric != "loss":
             ax.set_ylim(-0.02, 1.02)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes[1]:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="center right", fontsize="small", frameon=False)

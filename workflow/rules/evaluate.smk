@@ -76,6 +76,7 @@ rule aggregate:
             f"{RESULTS}/tables/accuracy.csv",
             caption="../report/accuracy.rst",
             category="Tables",
+            subcategory="Accuracy",
             labels={"table": "accuracy over seeds (csv)"},
         ),
         md=f"{RESULTS}/tables/accuracy.md",
@@ -83,12 +84,14 @@ rule aggregate:
             f"{RESULTS}/tables/accuracy.html",
             caption="../report/accuracy.rst",
             category="Tables",
+            subcategory="Accuracy",
             labels={"table": "accuracy over seeds"},
         ),
         per_seed=report(
             f"{RESULTS}/tables/accuracy_per_seed.csv",
             caption="../report/accuracy_per_seed.rst",
             category="Tables",
+            subcategory="Accuracy",
             labels={"table": "accuracy per seed"},
         ),
     log:
@@ -101,8 +104,9 @@ rule aggregate:
 
 rule training_curves:
     input:
-        histories=lambda wc: [
-            f"{RESULTS}/models/{wc.experiment}/seed{s}/history.csv"
+        # The model folders (a directory output of rule train): history.csv of each.
+        models=lambda wc: [
+            f"{RESULTS}/models/{wc.experiment}/seed{s}"
             for s in eval_seeds(wc.experiment)
         ],
     output:

@@ -21,8 +21,10 @@ metrics = evaluate(
     seed=int(snakemake.wildcards.seed),
 )
 for split, res in metrics["splits"].items():
-    levels = {"snippet": res["snippet"]["accuracy"]}
-    levels["window_per_track"] = res["window_per_track"]["accuracy"]
+    levels = {}
+    if metrics["input"] != "clip":
+        levels["snippet"] = res["snippet"]["accuracy"]
+        levels["window_per_track"] = res["window_per_track"]["accuracy"]
     levels |= {f"track_{rule}": m["accuracy"] for rule, m in res["track"].items()}
     logging.info(
         "%s: %d tracks, %d windows, %d snippets; accuracy %s",

@@ -11,7 +11,10 @@ logging.basicConfig(
 )
 rule = snakemake.rule
 if rule == "training_curves":
-    histories = dict(zip(snakemake.params.seeds, snakemake.input.histories, strict=True))
+    histories = {
+        seed: f"{model_dir}/history.csv"
+        for seed, model_dir in zip(snakemake.params.seeds, snakemake.input.models, strict=True)
+    }
     path = figures.training_curves(
         histories, snakemake.output[0], title=snakemake.wildcards.experiment
     )
