@@ -391,8 +391,16 @@ def compute_metrics(ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS) -> di
     info = tracks.set_index("track")
     n_classes = len(ws.class_names)
     index = {c: i for i, c in enumerate(ws.class_names)}
-    y_window = np.array([index[info.at[t, "label"]] for t in ws.track], dtype=np.int64)
-    split_of = np.array([info.at[t, "split"] for t in ws.track], dtype=object)
+    rows = pd.Series(ws.track, dtype=object)
+    if not rows.isin(info.index).all():
+        missing = sorted(set(rows[~rows.isin(info.index)]))[:5]
+        raise KeyError(f"tracks with scores but not in the manifest: {missing}")
+    labels = rows.map(info["label"])
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise KeyError(f"labels {unknown} are not model classes {ws.class_names}")
+    y_window = labels.map(index).to_numpy(dtype=np.int64)
+    split_of = rows.map(info["split"]).to_numpy(dtype=object)
     pred_window = ws.scores.argmax(axis=1) if len(ws.track) else np.zeros(0, np.int64)
     per_track = track_table(ws, tracks)
     rules = track_rules(ws.input)
