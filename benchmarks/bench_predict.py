@@ -31,7 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+# As `divconq predict` runs (see divconq.cli): one BLAS thread, set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -205,14 +209,13 @@ def main(argv=None) -> int:
     ap.add_argument("--model", help="model folder or experiment folder (default: article preset)")
     ap.add_argument("--durations", default="30,600", help="track lengths, seconds")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--ensemble", help="experiment folder: ensemble vs single seed")
     ap.add_argument("--manifest", default=str(REPO / "results" / "split" / "manifest.csv"))
     ap.add_argument("--split", default="test")
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = {"cpu_count": os.cpu_count(), "loadavg_before": os.getloadavg()}
     if not args.skip_speed:
         with tempfile.TemporaryDirectory() as tmp:

@@ -105,7 +105,7 @@ rule predict:
     threads: 2
     params:
         rule=PREDICT.get("rule", "sum"),
-        batch_size=PREDICT.get("batch_size", 256),
+        batch_size=PREDICT.get("batch_size", 32),
         windows=PREDICT.get("windows", True),
     script:
         "../scripts/predict.py"
