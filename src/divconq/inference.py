@@ -1,0 +1,230 @@
+"""Load a trained model directory and turn log-mel windows into class scores.
+
+This is the one place that reads ``results/models/<experiment>/seed<N>/``
+(``model.keras`` and ``preprocessing.json``, see ``docs/architecture.md``) and
+applies the model: evaluation (:mod:`divconq.evaluation`) and ``divconq predict``
+(:mod:`divconq.predict`) both go through :func:`load_model_dir` and
+:func:`score_windows` / :func:`score_clip`, and so use exactly the preprocessing
+of training (:mod:`divconq.training`): the stored per-mel-band mean and standard
+deviation of the training split, ``(x - mean) / std`` in float32, then the
+(mel, time) -> (time, mel, 1) transpose.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from divconq.features import FeatureParams
+
+#: Files of a model directory.
+MODEL_FILE = "model.keras"
+PREPROCESSING_FILE = "preprocessing.json"
+#: Keys ``preprocessing.json`` must have.
+REQUIRED_KEYS = ("class_names", "features", "input", "normalization")
+#: Inputs a model can take.
+INPUTS = ("snippets", "clip")
+
+
+@dataclass
+class Bundle:
+    """A loaded model with everything needed to feed it.
+
+    Attributes
+    ----------
+    path : Path
+        The model directory.
+    model : keras.Model
+        Input (batch, time, mel, 1), output (batch, n_classes) softmax scores.
+    params : FeatureParams
+        The feature parameters the model was trained on.
+    class_names : list of str
+        Class of each output, in order.
+    input : str
+        ``snippets`` (3-s windows of ``mel_db``) or ``clip`` (``clip_mel_db``).
+    mean, std : np.ndarray, float32, shape (n_mels,)
+        Per-mel-band normalization (training split statistics).
+    info : dict
+        The whole ``preprocessing.json``.
+    """
+
+    path: Path
+    model: object
+    params: FeatureParams
+    class_names: list
+    input: str
+    mean: np.ndarray
+    std: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def read_preprocessing(path) -> dict:
+    """Read and check a model directory's ``preprocessing.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is missing.
+    ValueError
+        If it is not JSON or lacks a required key.
+    """
+    path = Path(path)
+    pre = path / PREPROCESSING_FILE if path.is_dir() else path
+    if not pre.is_file():
+        raise FileNotFoundError(f"model directory {pre.parent} has no {PREPROCESSING_FILE}")
+    try:
+        info = json.loads(pre.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{pre} is not valid JSON: {err}") from err
+    missing = [k for k in REQUIRED_KEYS if k not in info]
+    if missing:
+        raise ValueError(f"{pre} lacks {', '.join(missing)}")
+    if info["input"] not in INPUTS:
+        raise ValueError(f"{pre}: input must be one of {INPUTS}, not {info['input']!r}")
+    norm = info["normalization"]
+    if "mean" not in norm or "std" not in norm:
+        raise ValueError(f"{pre}: normalization needs mean and std")
+    return info
+
+
+def load_model_dir(path) -> Bundle:
+    """Load a model directory for scoring.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``results/models/<experiment>/seed<N>``.
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory, ``model.keras`` or ``preprocessing.json`` is missing
+        (the message names the missing part).
+    ValueError
+        If ``preprocessing.json`` is malformed or does not match the model.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model directory {path} does not exist")
+    missing = [f for f in (MODEL_FILE, PREPROCESSING_FILE) if not (path / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"model directory {path} has no {' and no '.join(missing)}")
+    info = read_preprocessing(path)
+    params = FeatureParams.from_dict(info["features"])
+    mean = np.asarray(info["normalization"]["mean"], dtype=np.float32)
+    std = np.asarray(info["normalization"]["std"], dtype=np.float32)
+    if mean.shape != (params.n_mels,) or std.shape != (params.n_mels,):
+        raise ValueError(
+            f"{path / PREPROCESSING_FILE}: normalization has {mean.size} means and {std.size} "
+            f"stds for {params.n_mels} mel bands"
+        )
+
+    import keras
+
+    model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
+    n_out = int(model.output_shape[-1])
+    class_names = [str(c) for c in info["class_names"]]
+    if n_out != len(class_names):
+        raise ValueError(
+            f"{path}: the model has {n_out} outputs but preprocessing.json names "
+            f"{len(class_names)} classes"
+        )
+    expected = params.n_clip_frames if info["input"] == "clip" else params.n_frames
+    shape = tuple(model.input_shape[1:])
+    if shape[1:] != (params.n_mels, 1) or shape[0] not in (None, expected):
+        raise ValueError(
+            f"{path}: model input {shape} does not fit {info['input']} features "
+            f"({expected}, {params.n_mels}, 1)"
+        )
+    return Bundle(path, model, params, class_names, info["input"], mean, std, info)
+
+
+def prepare(bundle: Bundle, mel_db: np.ndarray) -> np.ndarray:
+    """Normalize and transpose (n, mel, time) log-mels into model input (n, time, mel, 1).
+
+    The arithmetic is that of :func:`divconq.training.normalize_inplace`:
+    float32 ``(x - mean) / std`` per mel band.
+    """
+    x = np.asarray(mel_db, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1] != bundle.params.n_mels:
+        raise ValueError(
+            f"expected log-mels of shape (n, {bundle.params.n_mels}, n_frames), got {x.shape}"
+        )
+    x = (x - bundle.mean[None, :, None]) / bundle.std[None, :, None]
+    return np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]
+
+
+def _predict(bundle: Bundle, mel_db: np.ndarray, batch_size: int) -> np.ndarray:
+    n = len(mel_db)
+    out = np.empty((n, bundle.n_classes), dtype=np.float32)
+    batch_size = max(1, int(batch_size))
+    # Only one normalized batch exists at a time: memory is bounded whatever the track length.
+    for start in range(0, n, batch_size):
+        x = prepare(bundle, mel_db[start : start + batch_size])
+        out[start : start + len(x)] = np.asarray(bundle.model.predict_on_batch(x))
+    return out
+
+
+def score_windows(bundle: Bundle, mel_db: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Softmax scores of 3-s windows.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        A snippet model (``bundle.input == "snippets"``).
+    mel_db : np.ndarray, float32, shape (n_windows, n_mels, n_frames)
+        Windows as stored in the per-track HDF5 (``mel_db``).
+    batch_size : int
+        Windows per model call (bounds memory: ~52 kB per window).
+
+    Returns
+    -------
+    np.ndarray, float32, shape (n_windows, n_classes)
+    """
+    if bundle.input != "snippets":
+        raise ValueError(f"{bundle.path} is a {bundle.input} model; use score_clip")
+    mel_db = np.asarray(mel_db)
+    if mel_db.ndim != 3 or mel_db.shape[1:] != (bundle.params.n_mels, bundle.params.n_frames):
+        raise ValueError(
+            f"expected windows of shape (n, {bundle.params.n_mels}, {bundle.params.n_frames}), "
+            f"got {mel_db.shape}"
+        )
+    return _predict(bundle, mel_db, batch_size)
+
+
+def score_clip(bundle: Bundle, clip_mel_db: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Softmax scores of whole-clip inputs.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        A clip model (``bundle.input == "clip"``).
+    clip_mel_db : np.ndarray, float32, shape (n_mels, n_clip_frames) or (n, n_mels, n_clip_frames)
+        ``clip_mel_db`` of one track, or of several.
+
+    Returns
+    -------
+    np.ndarray, float32, shape (1, n_classes) or (n, n_classes)
+    """
+    if bundle.input != "clip":
+        raise ValueError(f"{bundle.path} is a {bundle.input} model; use score_windows")
+    x = np.asarray(clip_mel_db)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1:] != (bundle.params.n_mels, bundle.params.n_clip_frames):
+        raise ValueError(
+            f"expected a clip of shape ({bundle.params.n_mels}, {bundle.params.n_clip_frames}), "
+            f"got {np.shape(clip_mel_db)}"
+        )
+    return _predict(bundle, x, batch_size)

@@ -1,0 +1,198 @@
+"""CRNN models (after Choi et al. 2017) for 3-s snippets and whole 30-s clips.
+
+Every preset is the same family: blocks of 3x3 convolution, batch normalization,
+an activation and max-pooling squeeze the mel axis to 1 while keeping a time axis;
+GRUs read the remaining time steps; dropout; a dense softmax. Inputs are
+``(time, mel, 1)``: 130 x 100 x 1 for a 3-s snippet at the default features, 1292
+x 100 x 1 for a 30-s clip (the per-track HDF5 stores mel x time; the training and
+inference code transpose).
+
+Presets (:data:`PRESETS`):
+
+``article``
+    The article's snippet CRNN: conv blocks of 64/128/128/128 filters, pools
+    (time, mel) (2,2), (2,3), (2,4), (2,4) take 130 x 100 to 8 x 1, two GRUs of 32,
+    ~400k parameters. (Choi's pools (2,2), (3,3), (4,4), (4,4) would leave a single
+    time step of a 3-s input; they are used as such by ``article_30s``.)
+``article_30s``
+    The whole-clip baseline: Choi's pools on 1292 x 100, i.e. 13 time steps at the
+    end, and narrower blocks (48/96/96/96) for about half the parameters (~200k).
+``small``
+    A narrow CRNN (a 2x2 average pool of the input, then 16/32/48/64 filters, one GRU
+    of 32, ~60k parameters) that trains a seed of the embedded default run in well
+    under a minute on two CPU cores.
+
+TensorFlow is imported inside the functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The shape of one CRNN.
+
+    Attributes
+    ----------
+    filters : tuple of int
+        Filters of each 3x3 conv block.
+    pools : tuple of (int, int)
+        Max-pool (time, mel) after each block; the mel pools should take the mel
+        axis to 1 (a remainder is folded into the GRU's features).
+    gru : tuple of int
+        Units of the stacked GRUs (all but the last return sequences).
+    input_pool : (int, int) or None
+        Average pool (time, mel) of the input before the first block (cheaper
+        first block at the cost of time/frequency resolution).
+    conv_dropout : float
+        Dropout after each conv block.
+    dropout : float
+        Dropout before the softmax layer.
+    activation : str
+        Activation of the conv blocks (Choi: ELU).
+    description : str
+    """
+
+    filters: tuple
+    pools: tuple
+    gru: tuple
+    input_pool: tuple | None = None
+    conv_dropout: float = 0.1
+    dropout: float = 0.3
+    activation: str = "elu"
+    description: str = ""
+
+
+#: The model presets, by name (``experiments.<name>.model`` in the config).
+PRESETS: dict[str, Preset] = {
+    "article": Preset(
+        filters=(64, 128, 128, 128),
+        pools=((2, 2), (2, 3), (2, 4), (2, 4)),
+        gru=(32, 32),
+        description="the article's snippet CRNN (Choi-style), ~400k parameters",
+    ),
+    "article_30s": Preset(
+        filters=(48, 96, 96, 96),
+        pools=((2, 2), (3, 3), (4, 4), (4, 4)),
+        gru=(32, 32),
+        description="whole 30-s clip CRNN, Choi's pools, about half the parameters",
+    ),
+    "small": Preset(
+        filters=(16, 32, 48, 64),
+        pools=((2, 2), (2, 3), (2, 2), (2, 4)),
+        gru=(32,),
+        input_pool=(2, 2),
+        conv_dropout=0.0,
+        dropout=0.3,
+        activation="relu",
+        description="narrow CRNN for CPU runs (input average-pooled 2x2), ~60k parameters",
+    ),
+}
+
+
+def get_preset(preset) -> Preset:
+    """A :class:`Preset` from its name (or a Preset itself)."""
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[preset]
+
+
+def build_model(preset, n_classes: int, input_shape=(130, 100, 1), name: str | None = None):
+    """Build (not compile) a CRNN.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        ``article``, ``article_30s``, ``small`` (see :data:`PRESETS`).
+    n_classes : int
+        Output classes (softmax units).
+    input_shape : tuple of int
+        ``(n_frames, n_mels, 1)``: time, mel, channel.
+    name : str, optional
+        Model name (default: the preset's name).
+
+    Returns
+    -------
+    keras.Model
+        Input ``(batch, time, mel, 1)`` float32, output ``(batch, n_classes)``
+        softmax scores (float32 also under a mixed-precision policy).
+    """
+    import keras
+    from keras import layers
+
+    spec = get_preset(preset)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (time, mel, channels), not {input_shape}")
+    inputs = keras.Input(shape=tuple(input_shape), name="mel_db")
+    x = inputs
+    if spec.input_pool:
+        x = layers.AveragePooling2D(spec.input_pool, name="input_pool")(x)
+    for i, (filters, pool) in enumerate(zip(spec.filters, spec.pools, strict=True), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation(spec.activation, name=f"act{i}")(x)
+        # A pool larger than what is left of an axis (a custom input shape) is clipped.
+        pool = (min(pool[0], x.shape[1]), min(pool[1], x.shape[2]))
+        x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
+        if spec.conv_dropout:
+            x = layers.Dropout(spec.conv_dropout, name=f"drop{i}")(x)
+    n_time, n_mel, n_ch = x.shape[1], x.shape[2], x.shape[3]
+    x = layers.Reshape((n_time, n_mel * n_ch), name="to_sequence")(x)
+    for j, units in enumerate(spec.gru, start=1):
+        x = layers.GRU(units, return_sequences=j < len(spec.gru), name=f"gru{j}")(x)
+    if spec.dropout:
+        x = layers.Dropout(spec.dropout, name="dropout")(x)
+    x = layers.Dense(n_classes, name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    label = preset if isinstance(preset, str) else "crnn"
+    return keras.Model(inputs, outputs, name=name or label)
+
+
+def layer_table(model) -> list[dict]:
+    """One row per layer: name, type, output shape and parameter count."""
+    rows = []
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        shape = tuple(shape.shape[1:]) if shape is not None else ()
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "output": "x".join(str(s) for s in shape),
+                "params": int(layer.count_params()),
+            }
+        )
+    return rows
+
+
+def summary_table(preset, n_classes: int = 10, input_shape=None) -> str:
+    """Markdown table of a preset's layers, output shapes and parameters (for the README).
+
+    Parameters
+    ----------
+    preset : str
+    n_classes : int
+    input_shape : tuple, optional
+        Default: (130, 100, 1), or (1292, 100, 1) for ``article_30s``.
+    """
+    if input_shape is None:
+        input_shape = (1292, 100, 1) if preset == "article_30s" else (130, 100, 1)
+    model = build_model(preset, n_classes, input_shape)
+    rows = layer_table(model)
+    lines = ["| layer | type | output (time x mel x ch) | parameters |", "|---|---|---|---:|"]
+    for r in rows:
+        lines.append(f"| {r['layer']} | {r['type']} | {r['output']} | {r['params']:,} |")
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    lines.append(f"| **total** | | | **{model.count_params():,}** ({trainable:,} trainable) |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - README helper
+    import sys
+
+    for name in sys.argv[1:] or list(PRESETS):
+        print(f"### {name}\n\n{summary_table(name)}\n")

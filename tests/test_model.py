@@ -1,0 +1,174 @@
+"""Model presets: shapes, parameter counts, the layer table, and inference loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+# Keras' own callbacks call np.array on variables (a NumPy 2 DeprecationWarning).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+from divconq.features import FeatureParams  # noqa: E402
+from divconq.model import PRESETS, build_model, get_preset, layer_table, summary_table  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "preset, input_shape, low, high, steps",
+    [
+        ("article", (130, 100, 1), 350_000, 450_000, 8),
+        ("article_30s", (1292, 100, 1), 150_000, 260_000, 13),
+        ("small", (130, 100, 1), 20_000, 120_000, 4),
+    ],
+)
+def test_preset_shapes_and_parameters(preset, input_shape, low, high, steps):
+    model = build_model(preset, 10, input_shape)
+    assert model.input_shape == (None, *input_shape)
+    assert model.output_shape == (None, 10)
+    assert low <= model.count_params() <= high
+    # The conv blocks squeeze the mel axis to 1 and keep a time axis for the GRU.
+    seq = model.get_layer("to_sequence").output.shape
+    assert seq[1] == steps and steps > 1
+    pool4 = model.get_layer("pool4").output.shape
+    assert pool4[2] == 1
+
+
+def test_article_is_half_of_article_30s_or_less():
+    a = build_model("article", 10, (130, 100, 1)).count_params()
+    b = build_model("article_30s", 10, (1292, 100, 1)).count_params()
+    assert 0.4 * a <= b <= 0.65 * a
+
+
+def test_outputs_are_probabilities():
+    model = build_model("small", 4, (130, 100, 1))
+    x = np.random.default_rng(0).normal(size=(3, 130, 100, 1)).astype(np.float32)
+    p = keras.ops.convert_to_numpy(model(x, training=False))
+    assert p.shape == (3, 4)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_custom_input_shape_clips_pools():
+    # A shorter snippet (e.g. 1 s, 44 frames x 40 mels) still builds: pools are clipped.
+    model = build_model("small", 3, (44, 40, 1))
+    assert model.output_shape == (None, 3)
+
+
+def test_mixed_precision_keeps_float32_softmax():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model("small", 3, (130, 100, 1))
+        assert model.get_layer("conv1").compute_dtype == "float16"
+        assert model.output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown model preset"):
+        get_preset("huge")
+
+
+def test_layer_table_and_summary():
+    rows = layer_table(build_model("article", 10, (130, 100, 1)))
+    assert rows[0]["type"] == "InputLayer"
+    assert sum(r["params"] for r in rows) == build_model("article", 10).count_params()
+    table = summary_table("small")
+    assert table.startswith("| layer |") and "**total**" in table
+    assert set(PRESETS) == {"article", "article_30s", "small"}
+
+
+# ---------------------------------------------------------------------------
+# divconq.inference on a hand-made model directory
+
+
+def _model_dir(tmp_path, n_classes=3, input="snippets"):
+    from divconq.inference import MODEL_FILE, PREPROCESSING_FILE
+
+    params = FeatureParams()
+    frames = params.n_clip_frames if input == "clip" else params.n_frames
+    model = build_model("small", n_classes, (frames, params.n_mels, 1))
+    d = tmp_path / "seed0"
+    d.mkdir()
+    model.save(d / MODEL_FILE)
+    rng = np.random.default_rng(1)
+    pre = {
+        "class_names": [f"c{i}" for i in range(n_classes)],
+        "features": params.to_dict(),
+        "input": input,
+        "normalization": {
+            "mean": rng.normal(-30, 5, params.n_mels).tolist(),
+            "std": rng.uniform(5, 15, params.n_mels).tolist(),
+        },
+        "experiment": "x",
+        "seed": 0,
+        "preset": "small",
+    }
+    (d / PREPROCESSING_FILE).write_text(json.dumps(pre))
+    return d, model, pre
+
+
+def test_inference_matches_manual_preprocessing(tmp_path):
+    from divconq import inference
+
+    d, model, pre = _model_dir(tmp_path)
+    bundle = inference.load_model_dir(d)
+    assert bundle.class_names == ["c0", "c1", "c2"] and bundle.input == "snippets"
+    assert bundle.params == FeatureParams()
+    mel = np.random.default_rng(2).normal(-30, 10, (7, 100, 130)).astype(np.float32)
+    scores = inference.score_windows(bundle, mel, batch_size=3)
+    mean = np.asarray(pre["normalization"]["mean"], np.float32)[:, None]
+    std = np.asarray(pre["normalization"]["std"], np.float32)[:, None]
+    x = ((mel - mean) / std).transpose(0, 2, 1)[..., None]
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    assert scores.shape == (7, 3) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-6)
+    # Batching does not change the scores.
+    np.testing.assert_allclose(inference.score_windows(bundle, mel, 256), scores, atol=1e-6)
+    with pytest.raises(ValueError, match="snippets model; use score_windows"):
+        inference.score_clip(bundle, mel[0])
+    with pytest.raises(ValueError, match="shape"):
+        inference.score_windows(bundle, mel[:, :50])
+
+
+def test_inference_clip_model(tmp_path):
+    from divconq import inference
+
+    d, _, _ = _model_dir(tmp_path, n_classes=2, input="clip")
+    bundle = inference.load_model_dir(d)
+    clip = np.zeros((100, FeatureParams().n_clip_frames), np.float32)
+    s = inference.score_clip(bundle, clip)
+    assert s.shape == (1, 2)
+    with pytest.raises(ValueError, match="clip model; use score_clip"):
+        inference.score_windows(bundle, clip[None, :, :130])
+
+
+def test_inference_names_missing_parts(tmp_path):
+    from divconq import inference
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        inference.load_model_dir(tmp_path / "nope")
+    d, _, _ = _model_dir(tmp_path)
+    (d / "model.keras").unlink()
+    with pytest.raises(FileNotFoundError, match="model.keras"):
+        inference.load_model_dir(d)
+    (d / "preprocessing.json").unlink()
+    with pytest.raises(FileNotFoundError, match="model.keras and no preprocessing.json"):
+        inference.load_model_dir(d)
+
+
+def test_inference_rejects_bad_preprocessing(tmp_path):
+    from divconq import inference
+
+    d, _, pre = _model_dir(tmp_path)
+    del pre["normalization"]
+    (d / "preprocessing.json").write_text(json.dumps(pre))
+    with pytest.raises(ValueError, match="normalization"):
+        inference.load_model_dir(d)
+    pre["normalization"] = {"mean": [0.0] * 100, "std": [1.0] * 100}
+    pre["class_names"] = ["a", "b"]
+    (d / "preprocessing.json").write_text(json.dumps(pre))
+    with pytest.raises(ValueError, match="3 outputs"):
+        inference.load_model_dir(d)

@@ -1,0 +1,301 @@
+"""Training: data loading, train-only normalization, determinism, resumption."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from divconq.features import FeatureParams, TrackFeatures, write_hdf5
+from divconq.training import (
+    TrainConfig,
+    band_statistics,
+    class_names_of,
+    load_split,
+    normalize_inplace,
+)
+
+# Keras' own callbacks call np.array on variables (a NumPy 2 DeprecationWarning).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+PARAMS = FeatureParams(max_snippets=4)
+# Offsets that make the splits' statistics obviously different.
+OFFSETS = {"train": 10.0, "val": -50.0, "test": 200.0}
+
+
+def make_dataset(root, n_classes=3, tracks=(4, 1, 1), n_windows=8, clip=False, seed=0):
+    """Per-track HDF5 files and a manifest: class c is louder in mel bands 10c..10c+9."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    rows = []
+    for split, n in zip(("train", "val", "test"), tracks, strict=True):
+        for c in range(n_classes):
+            label = f"g{c}"
+            for k in range(n):
+                track = f"{label}/{split}{k}"
+                mel = rng.normal(0, 1, (n_windows, PARAMS.n_mels, PARAMS.n_frames))
+                mel[:, 10 * c : 10 * (c + 1)] += 3.0
+                mel = (mel + OFFSETS[split]).astype(np.float32)
+                mask = np.zeros(n_windows, bool)
+                mask[::2][: PARAMS.max_snippets] = True
+                clip_mel = None
+                if clip:
+                    clip_mel = rng.normal(0, 1, (PARAMS.n_mels, PARAMS.n_clip_frames))
+                    clip_mel[10 * c : 10 * (c + 1)] += 3.0
+                    clip_mel = (clip_mel + OFFSETS[split]).astype(np.float32)
+                feats = TrackFeatures(
+                    mel, np.arange(n_windows, dtype=float), mask, n_windows + 2.0, False, clip_mel
+                )
+                path = root / "spectrograms" / f"{track}.h5"
+                write_hdf5(path, feats, PARAMS, track=track, label=label, source_path="x.wav")
+                rows.append(
+                    {
+                        "track": track,
+                        "label": label,
+                        "split": split,
+                        "path": "x.wav",
+                        "spectrogram": str(path),
+                        "n_snippets": int(mask.sum()),
+                        "n_windows": n_windows,
+                        "duration_s": n_windows + 2.0,
+                    }
+                )
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).sort_values(["split", "track"]).to_csv(manifest, index=False)
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data"))
+
+
+# ---------------------------------------------------------------------------
+# Data, no TensorFlow
+
+
+def test_load_split_reads_snippets_transposed(dataset):
+    df = pd.read_csv(dataset)
+    names = class_names_of(df)
+    assert names == ["g0", "g1", "g2"]
+    data, params = load_split(df, "train", names)
+    assert params == PARAMS
+    assert data.x.shape == (3 * 4 * 4, PARAMS.n_frames, PARAMS.n_mels, 1)
+    assert data.x.dtype == np.float32 and data.x.flags.c_contiguous
+    assert np.bincount(data.y).tolist() == [16, 16, 16]
+    # Same values as the file's snippets, (mel, time) -> (time, mel).
+    first = df[df.split == "train"].sort_values("track").iloc[0]
+    import h5py
+
+    with h5py.File(first["spectrogram"]) as h5:
+        snippets = h5["mel_db"][()][h5["is_snippet"][()]]
+    np.testing.assert_array_equal(data.x[:4, :, :, 0], snippets.transpose(0, 2, 1))
+    assert data.tracks[:4] == [first["track"]] * 4
+
+
+def test_band_statistics_and_normalization():
+    rng = np.random.default_rng(3)
+    x = rng.normal(5, 3, (1100, 13, 7, 1)).astype(np.float32)
+    x[..., 2, 0] = 4.0  # a constant band: std 1, not a division by zero
+    mean, std = band_statistics(x, chunk=256)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 3), dtype=np.float64), rtol=1e-10)
+    expected_std = x.std(axis=(0, 1, 3), dtype=np.float64)
+    expected_std[2] = 1.0
+    np.testing.assert_allclose(std, expected_std, rtol=1e-8)
+    ref = ((x - mean.astype(np.float32)[:, None]) / std.astype(np.float32)[:, None]).copy()
+    before = x.__array_interface__["data"][0]
+    normalize_inplace(x, mean, std, chunk=100)
+    assert x.__array_interface__["data"][0] == before
+    np.testing.assert_array_equal(x, ref)
+
+
+def test_classes_need_training_tracks(dataset):
+    df = pd.read_csv(dataset)
+    df.loc[df.track == "g2/val0", "label"] = "extra"
+    with pytest.raises(ValueError, match="extra"):
+        class_names_of(df)
+
+
+def test_epoch_order_is_seeded_per_epoch():
+    from divconq.training import _EpochOrder
+
+    a, b = _EpochOrder(100, 32, True, 5), _EpochOrder(100, 32, True, 5)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    assert np.array_equal(a.order(), b.order())
+    batches = np.concatenate([a.batch_indices(i) for i in range(4)])
+    assert sorted(batches.tolist()) == list(range(100))
+    first = a.order().copy()
+    a.set_epoch(4)
+    assert not np.array_equal(first, a.order())
+    assert np.array_equal(_EpochOrder(10, 4, False, 0).batch_indices(2), [8, 9])
+
+
+def test_train_config_from_dict():
+    cfg = TrainConfig.from_dict({"epochs": 3, "unknown": 1, "threads": 2})
+    assert cfg.epochs == 3 and cfg.threads == 2
+    assert "threads" not in cfg.shaping()
+
+
+# ---------------------------------------------------------------------------
+# Training runs (tiny data, 2 epochs of the small model)
+
+CONFIG = {"epochs": 2, "learning_rate": 1e-3, "threads": 2, "patience": 5}
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(n_epoch):
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == n_epoch:
+                raise Interrupt(f"killed after epoch {epoch}")
+
+    return Stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(dataset, tmp_path_factory):
+    from divconq.training import train
+
+    out = tmp_path_factory.mktemp("models") / "exp" / "seed0"
+    info = train(dataset, out, experiment="exp", seed=0, preset="small", config=CONFIG)
+    return out, info
+
+
+def _weights(model_dir):
+    import keras
+
+    model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def test_model_directory(baseline, dataset):
+    out, info = baseline
+    assert sorted(p.name for p in out.iterdir()) == [
+        "history.csv",
+        "model.keras",
+        "preprocessing.json",
+        "training.json",
+    ]
+    assert not out.with_name("seed0.resume").exists()
+    hist = pd.read_csv(out / "history.csv")
+    assert hist["epoch"].tolist() == [0, 1]
+    for col in ("loss", "accuracy", "precision", "recall", "val_loss", "val_accuracy", "lr"):
+        assert col in hist
+    pre = json.loads((out / "preprocessing.json").read_text())
+    assert pre["class_names"] == ["g0", "g1", "g2"]
+    assert pre["features"] == PARAMS.to_dict()
+    assert pre["input"] == "snippets" and pre["experiment"] == "exp" and pre["seed"] == 0
+    assert pre["preset"] == "small"
+    # Normalization: training snippets only (val/test are offset by -50/+200 dB).
+    df = pd.read_csv(dataset)
+    train_x, _ = load_split(df, "train", pre["class_names"])
+    np.testing.assert_allclose(pre["normalization"]["mean"], train_x.x.mean(axis=(0, 1, 3)), 1e-5)
+    np.testing.assert_allclose(pre["normalization"]["std"], train_x.x.std(axis=(0, 1, 3)), 1e-4)
+    assert abs(np.mean(pre["normalization"]["mean"]) - OFFSETS["train"]) < 1.0
+    assert info["n_train"] == 48 and info["n_val"] == 12 and info["resumes"] == 0
+    # The saved model scores through divconq.inference.
+    from divconq import inference
+    from divconq.features import read_hdf5
+
+    bundle = inference.load_model_dir(out)
+    feats, _, _ = read_hdf5(df[df.split == "test"].iloc[0]["spectrogram"])
+    scores = inference.score_windows(bundle, feats.mel_db)
+    assert scores.shape == (8, 3)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_same_seed_same_history(baseline, dataset, tmp_path):
+    from divconq.training import train
+
+    out, _ = baseline
+    again = tmp_path / "exp" / "seed0"
+    train(dataset, again, experiment="exp", seed=0, preset="small", config=CONFIG)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "history.csv").drop(columns="time_s"),
+        pd.read_csv(again / "history.csv").drop(columns="time_s"),
+    )
+    for a, b in zip(_weights(out), _weights(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_after_interruption(baseline, dataset, tmp_path):
+    from divconq.training import train
+
+    out, _ = baseline
+    run = tmp_path / "exp" / "seed0"
+    state = tmp_path / "exp" / "seed0.resume"
+    with pytest.raises(Interrupt):
+        train(dataset, run, experiment="exp", seed=0, config=CONFIG, callbacks=[interrupt_after(0)])
+    assert not run.exists()
+    st = json.loads((state / "state.json").read_text())
+    assert st["epoch"] == 0 and len(st["history"]) == 1
+    # Snakemake would delete a partial output folder; the state lives beside it.
+    info = train(dataset, run, experiment="exp", seed=0, config=CONFIG)
+    assert info["resumes"] == 1
+    assert not state.exists()
+    hist = pd.read_csv(run / "history.csv")
+    assert hist["epoch"].tolist() == [0, 1]
+    # The first epoch comes from the state, the second was trained after the restart,
+    # and the whole run equals the uninterrupted one (same batches, dropout, optimizer).
+    assert hist["time_s"].iloc[0] == st["history"][0]["time_s"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "history.csv").drop(columns="time_s"), hist.drop(columns="time_s")
+    )
+    for a, b in zip(_weights(out), _weights(run), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_killed_after_last_epoch_only_finalizes(dataset, tmp_path):
+    from divconq.training import train
+
+    run = tmp_path / "exp" / "seed1"
+    with pytest.raises(Interrupt):
+        train(dataset, run, experiment="exp", seed=1, config=CONFIG, callbacks=[interrupt_after(1)])
+    info = train(dataset, run, experiment="exp", seed=1, config=CONFIG)
+    assert info["resumes"] == 1 and info["epochs_run"] == 2
+    assert info["fit_s_this_run"] < 1.0
+
+
+def test_other_configuration_starts_over(dataset, tmp_path):
+    from divconq.training import train
+
+    run = tmp_path / "exp" / "seed2"
+    with pytest.raises(Interrupt):
+        train(dataset, run, experiment="exp", seed=2, config=CONFIG, callbacks=[interrupt_after(0)])
+    info = train(dataset, run, experiment="exp", seed=2, config={**CONFIG, "epochs": 1})
+    assert info["resumes"] == 0 and info["epochs_run"] == 1
+
+
+def test_clip_input(tmp_path):
+    from divconq.training import train
+
+    manifest = make_dataset(
+        tmp_path / "data", n_classes=2, tracks=(3, 1, 0), n_windows=4, clip=True
+    )
+    out = tmp_path / "full" / "seed0"
+    info = train(
+        manifest,
+        out,
+        experiment="full",
+        seed=0,
+        preset="small",
+        input="clip",
+        config={**CONFIG, "epochs": 1},
+    )
+    assert info["n_train"] == 6 and info["n_val"] == 2
+    pre = json.loads((out / "preprocessing.json").read_text())
+    assert pre["input"] == "clip"
+    from divconq import inference
+
+    bundle = inference.load_model_dir(out)
+    clip = np.zeros((PARAMS.n_mels, PARAMS.n_clip_frames), np.float32)
+    assert inference.score_clip(bundle, clip).shape == (1, 2)
