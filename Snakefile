@@ -25,10 +25,13 @@ wildcard_constraints:
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/predict.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets,
+        final_targets(),
+        per_track_targets,

@@ -26,7 +26,7 @@ def _cmd_features(args) -> int:
 
     params = FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
     y = load(args.src, sr=params.sample_rate)
-    feats = track_features(y, params, track_id=args.track)
+    feats = track_features(y, params, track_id=args.track, clip=not args.no_clip)
     write_hdf5(
         args.dst,
         feats,
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--track", required=True, help="track id label/stem")
     p.add_argument("--source", help="original audio path, stored as provenance")
     p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
+    p.add_argument(
+        "--no-clip", action="store_true", help="skip the whole-clip spectrogram (clip_mel_db)"
+    )
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("synth", help="write one synthetic track")

@@ -105,6 +105,99 @@ def data_targets(wildcards=None):
     )
 
 
-def all_targets(wildcards):
-    """The final files of every enabled stage."""
-    return data_targets()
+def per_track_targets(wildcards):
+    """MP3 and HDF5 of every usable track (known once the inventory has run)."""
+    return data_targets()[:-1]
+
+
+# Experiments and seeds ---------------------------------------------------------
+
+TRAINING = config.get("training", {})
+# Keys of `training` that are workflow settings, not training hyper-parameters.
+TRAINING_RESOURCE_KEYS = ("seeds", "threads", "mem_mb", "gpu")
+EVAL = config.get("evaluation", {})
+EVAL_SPLITS = list(EVAL.get("splits", ["val", "test"]))
+
+
+def enabled_experiments():
+    """Names of the enabled experiments, in config order."""
+    return [
+        name
+        for name, exp in config.get("experiments", {}).items()
+        if exp.get("enabled", True)
+    ]
+
+
+def experiment_seeds(experiment):
+    """Seeds of one experiment: its own `seeds` or `training.seeds` (a list or a count)."""
+    exp = config.get("experiments", {}).get(experiment, {})
+    seeds = exp.get("seeds", TRAINING.get("seeds", [0]))
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
+def train_spec(experiment):
+    """The config entry of one experiment (input, model)."""
+    experiments = config.get("experiments", {})
+    if experiment not in experiments:
+        raise WorkflowError(f"experiment {experiment!r} is not in the config")
+    exp = experiments[experiment]
+    return {"input": exp.get("input", "snippets"), "model": exp.get("model", "small")}
+
+
+def train_params(experiment):
+    """Training hyper-parameters of one experiment: `training`, then its own overrides."""
+    exp = config.get("experiments", {}).get(experiment, {})
+    merged = {**TRAINING, **exp.get("training", {})}
+    return {k: v for k, v in merged.items() if k not in TRAINING_RESOURCE_KEYS}
+
+
+def model_dirs(experiment):
+    return [
+        f"{RESULTS}/models/{experiment}/seed{s}" for s in experiment_seeds(experiment)
+    ]
+
+
+def eval_dirs(experiment):
+    return [
+        f"{RESULTS}/eval/{experiment}/seed{s}" for s in experiment_seeds(experiment)
+    ]
+
+
+def training_targets(wildcards=None):
+    """Every model folder of the enabled experiments."""
+    return [d for e in enabled_experiments() for d in model_dirs(e)]
+
+
+def clip_flag():
+    """`--no-clip` unless an enabled experiment trains on whole clips.
+
+    The clip spectrogram costs ~15 % of a track's feature time; toggling an
+    experiment with `input: clip` changes this parameter and so rebuilds the HDF5s.
+    """
+    inputs = {train_spec(e)["input"] for e in enabled_experiments()}
+    return "" if "clip" in inputs else "--no-clip"
+
+
+def all_metrics(wildcards):
+    return [f"{d}/metrics.json" for e in enabled_experiments() for d in eval_dirs(e)]
+
+
+def evaluation_targets(wildcards=None):
+    """Tables and figures of every enabled experiment."""
+    exps = enabled_experiments()
+    if not exps:
+        return []
+    return (
+        [f"{RESULTS}/tables/accuracy.csv", f"{RESULTS}/tables/accuracy.md"]
+        + [f"{RESULTS}/figures/accuracy.png"]
+        + [f"{RESULTS}/figures/training_{e}.png" for e in exps]
+        + [f"{RESULTS}/figures/confusion_{e}.png" for e in exps]
+    )
+
+
+def final_targets():
+    """The manifest, every model, table and figure of the enabled experiments.
+
+    Known before the inventory runs, so `snakemake -n` shows the whole plan.
+    """
+    return [f"{RESULTS}/split/manifest.csv"] + training_targets() + evaluation_targets()

@@ -55,6 +55,8 @@ rule spectrogram:
         track=lambda wc: f"{wc.label}/{wc.track}",
         source=source_audio,
         features=feature_params_json(),
+        clip=clip_flag(),
     shell:
         "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
-        " --source {params.source:q} --params {params.features:q} > {log:q} 2>&1"
+        " --source {params.source:q} --params {params.features:q} {params.clip}"
+        " > {log:q} 2>&1"

@@ -2,46 +2,6 @@
 # seeds, figures. Files: docs/architecture.md; code: divconq.evaluation,
 # divconq.aggregate, divconq.figures.
 
-EVAL = config.get("evaluation", {})
-EVAL_SPLITS = list(EVAL.get("splits", ["val", "test"]))
-
-
-def eval_experiments():
-    """Names of the enabled experiments, in config order."""
-    return [
-        name
-        for name, exp in config.get("experiments", {}).items()
-        if exp.get("enabled", True)
-    ]
-
-
-def eval_seeds(experiment):
-    """Seeds of one experiment (its own ``seeds`` or the training default)."""
-    exp = config["experiments"][experiment]
-    seeds = exp.get("seeds", config.get("training", {}).get("seeds", [0]))
-    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-
-
-def eval_dirs(experiment):
-    return [f"{RESULTS}/eval/{experiment}/seed{s}" for s in eval_seeds(experiment)]
-
-
-def all_metrics(wildcards):
-    return [f"{d}/metrics.json" for e in eval_experiments() for d in eval_dirs(e)]
-
-
-def evaluation_targets(wildcards=None):
-    """Tables and figures of every enabled experiment (for rule all)."""
-    exps = eval_experiments()
-    if not exps:
-        return []
-    return (
-        [f"{RESULTS}/tables/accuracy.csv", f"{RESULTS}/tables/accuracy.md"]
-        + [f"{RESULTS}/figures/accuracy.png"]
-        + [f"{RESULTS}/figures/training_{e}.png" for e in exps]
-        + [f"{RESULTS}/figures/confusion_{e}.png" for e in exps]
-    )
-
 
 rule evaluate:
     input:
@@ -107,7 +67,7 @@ rule training_curves:
         # The model folders (a directory output of rule train): history.csv of each.
         models=lambda wc: [
             f"{RESULTS}/models/{wc.experiment}/seed{s}"
-            for s in eval_seeds(wc.experiment)
+            for s in experiment_seeds(wc.experiment)
         ],
     output:
         report(
@@ -124,7 +84,7 @@ rule training_curves:
     conda:
         "../../envs/eval.yaml"
     params:
-        seeds=lambda wc: eval_seeds(wc.experiment),
+        seeds=lambda wc: experiment_seeds(wc.experiment),
     script:
         "../scripts/figures.py"
 
@@ -156,10 +116,10 @@ rule figures:
     input:
         table=f"{RESULTS}/tables/accuracy.csv",
         training=lambda wc: [
-            f"{RESULTS}/figures/training_{e}.png" for e in eval_experiments()
+            f"{RESULTS}/figures/training_{e}.png" for e in enabled_experiments()
         ],
         confusion=lambda wc: [
-            f"{RESULTS}/figures/confusion_{e}.png" for e in eval_experiments()
+            f"{RESULTS}/figures/confusion_{e}.png" for e in enabled_experiments()
         ],
     output:
         accuracy=report(
@@ -174,6 +134,6 @@ rule figures:
     conda:
         "../../envs/eval.yaml"
     params:
-        experiments=eval_experiments(),
+        experiments=enabled_experiments(),
     script:
         "../scripts/figures.py"

@@ -7,51 +7,6 @@
 # lives beside it, in results/models/<experiment>/seed<N>.resume/ (removed once
 # the model folder is complete).
 
-TRAINING = config.get("training", {})
-# Keys of `training` that are workflow settings, not training hyper-parameters.
-TRAINING_RESOURCE_KEYS = ("seeds", "threads", "mem_mb", "gpu")
-
-
-def train_experiments():
-    """Names of the enabled experiments, in config order."""
-    return [
-        name
-        for name, exp in config.get("experiments", {}).items()
-        if exp.get("enabled", True)
-    ]
-
-
-def train_spec(experiment):
-    """The config entry of one experiment (input, model)."""
-    experiments = config.get("experiments", {})
-    if experiment not in experiments:
-        raise WorkflowError(f"experiment {experiment!r} is not in the config")
-    exp = experiments[experiment]
-    return {"input": exp.get("input", "snippets"), "model": exp.get("model", "small")}
-
-
-def train_seeds(experiment):
-    """Seeds of one experiment: its own `seeds` or `training.seeds` (a list or a count)."""
-    exp = config.get("experiments", {}).get(experiment, {})
-    seeds = exp.get("seeds", TRAINING.get("seeds", [0]))
-    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-
-
-def train_params(experiment):
-    """Training hyper-parameters of one experiment: `training`, then its own overrides."""
-    exp = config.get("experiments", {}).get(experiment, {})
-    merged = {**TRAINING, **exp.get("training", {})}
-    return {k: v for k, v in merged.items() if k not in TRAINING_RESOURCE_KEYS}
-
-
-def train_model_dirs(experiment):
-    return [f"{RESULTS}/models/{experiment}/seed{s}" for s in train_seeds(experiment)]
-
-
-def training_targets(wildcards=None):
-    """Every model folder of the enabled experiments."""
-    return [d for e in train_experiments() for d in train_model_dirs(e)]
-
 
 rule train:
     input:
