@@ -151,6 +151,40 @@ def seed_window_scores(model_dir: Path, tracks, eval_root: Path | None):
     return ws, source
 
 
+def check_cli(experiment: Path, tracks, mean_scores, ws) -> dict:
+    """``divconq predict <the tracks' MP3s> --model <experiment>``: same labels and window
+    scores as the ensemble of the evaluation stage's window scores?"""
+    import subprocess
+
+    from divconq.evaluation import predict_track
+
+    mp3_root = experiment.parent.parent / "mp3"
+    files = [str(mp3_root / f"{t}.mp3") for t in tracks["track"]]
+    if not all(Path(f).exists() for f in files):
+        print(f"(no MP3s under {mp3_root}: command-line check skipped)")
+        return {}
+    cmd = [sys.executable, "-m", "divconq.cli", "predict", *files, "--model", str(experiment)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd + ["--format", "json", "--windows"], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"divconq predict failed:\n{proc.stderr}")
+    doc = json.loads(proc.stdout)
+    same, max_diff = 0, 0.0
+    for item, track in zip(doc["files"], tracks["track"], strict=True):
+        rows = ws.track == track
+        cli = np.array([[w["scores"][c] for c in doc["class_names"]] for w in item["windows"]])
+        max_diff = max(max_diff, float(np.abs(cli - mean_scores[rows]).max()))
+        same += item["prediction"] == ws.class_names[predict_track(mean_scores[rows], "sum")]
+    print(
+        f"divconq predict on the {len(files)} MP3s with {experiment} (all seeds): "
+        f"{same}/{len(files)} labels as the ensemble of evaluation scores, "
+        f"max |window score difference| {max_diff:.1e} (JSON rounds to 1e-6), "
+        f"{wall:.1f} s with start-up and model loading"
+    )
+    return {"same_labels": same, "n": len(files), "max_diff": max_diff, "wall_s": wall}
+
+
 def bench_ensemble(experiment: Path, manifest: Path, split: str = "test") -> dict:
     import pandas as pd
 
@@ -159,7 +193,8 @@ def bench_ensemble(experiment: Path, manifest: Path, split: str = "test") -> dic
 
     tracks = pd.read_csv(manifest)
     tracks = tracks[tracks["split"] == split].sort_values("track").reset_index(drop=True)
-    eval_root = REPO / "results" / "eval" / experiment.name
+    # <results>/models/<experiment> -> <results>/eval/<experiment>
+    eval_root = experiment.parent.parent / "eval" / experiment.name
     seeds = model_dirs(experiment)
     per_seed, all_ws = {}, []
     for d in seeds:
@@ -188,6 +223,7 @@ def bench_ensemble(experiment: Path, manifest: Path, split: str = "test") -> dic
     ensemble = {rule: r["accuracy"] for rule, r in m["track"].items()}
     ensemble["window_per_track"] = m["window_per_track"]["accuracy"]
     out = {"experiment": str(experiment), "split": split, "n_tracks": len(tracks)}
+    out["cli"] = check_cli(experiment, tracks, mean_scores, first)
     out["n_seeds"] = len(seeds)
     out["per_seed"] = per_seed
     out["ensemble"] = ensemble
@@ -212,7 +248,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--ensemble", help="experiment folder: ensemble vs single seed")
-    ap.add_argument("--manifest", default=str(REPO / "results" / "split" / "manifest.csv"))
+    ap.add_argument(
+        "--manifest", help="split manifest (default: <results>/split/manifest.csv of --ensemble)"
+    )
     ap.add_argument("--split", default="test")
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args(argv)
@@ -223,7 +261,9 @@ def main(argv=None) -> int:
             durations = [float(x) for x in args.durations.split(",")]
             out["speed"] = bench_speed(model, durations, args.repeats, args.batch_size)
     if args.ensemble:
-        out["ensemble"] = bench_ensemble(Path(args.ensemble), Path(args.manifest), args.split)
+        exp = Path(args.ensemble)
+        manifest = Path(args.manifest or exp.parent.parent / "split" / "manifest.csv")
+        out["ensemble"] = bench_ensemble(exp, manifest, args.split)
     out["loadavg_after"] = os.getloadavg()
     print(f"load average before {out['loadavg_before']}, after {out['loadavg_after']}")
     if args.json:

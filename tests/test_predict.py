@@ -428,3 +428,30 @@ def test_tensorflow_notices_are_filtered():
     assert all(_TF_NOISE.match(line) for line in noise)
     assert not _TF_NOISE.match("Traceback (most recent call last):")
     assert not _TF_NOISE.match("E0000 00:00:1 cuda_dnn.cc:1] could not load cuDNN")
+
+
+@pytest.mark.slow
+def test_workflow_predictions_target(tmp_path, experiment):
+    """`snakemake predictions`: one CSV per file of the predict folder (subfolders kept),
+    with a log and a benchmark per job, the same numbers as the command line."""
+    inbox = tmp_path / "inbox"
+    music(inbox / "first song.wav", 5)
+    music(inbox / "live" / "second.flac", 4, sr=44100, channels=2)
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "snakemake", "predictions", "--cores", "2"]
+    cmd += ["--configfile", str(REPO / "tests" / "configs" / "tiny.yaml")]
+    cmd += ["--config", f"results={results}", f"predict={{input: {inbox}, model: {experiment}}}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("first song", "live/second"):
+        df = pd.read_csv(results / "predictions" / f"{name}.csv")
+        assert df["level"].iloc[0] == "track"
+        assert (df["level"].iloc[1:] == "window").all()
+        assert (results / "logs" / "predict" / f"{name}.log").exists()
+        assert (results / "benchmarks" / "predict" / f"{name}.tsv").exists()
+    df = pd.read_csv(results / "predictions" / "first song.csv")
+    from divconq.predict import Predictor
+
+    pred = Predictor(experiment).predict_file(inbox / "first song.wav")
+    assert df["prediction"].iloc[0] == pred.label
+    np.testing.assert_allclose(df[CLASSES].iloc[1:].to_numpy(), pred.scores, atol=1e-5)
