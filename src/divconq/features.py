@@ -18,8 +18,8 @@ import numpy as np
 
 # librosa's power_to_db defaults: ref=1.0, amin=1e-10.
 _AMIN = 1e-10
-# STFT frames transformed at once: ~1 MB of float32 frames, small enough for the cache.
-_BLOCK = 130
+# STFT frames transformed at once: ~1 MB of float64 frames, small enough for the cache.
+_BLOCK = 65
 
 
 @dataclass(frozen=True)
@@ -235,8 +235,9 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax=Non
 
 
 def _hann(n_fft: int) -> np.ndarray:
-    # Periodic Hann, as scipy.signal.get_window("hann", n_fft, fftbins=True).
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    # Periodic Hann, as scipy.signal.get_window("hann", n_fft, fftbins=True); float64
+    # so that the windowed frames go to the faster float64 FFT.
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
 
 
 def _power_to_db(mel_power: np.ndarray, top_db) -> np.ndarray:
@@ -278,8 +279,10 @@ def melspectrogram_db(segments: np.ndarray, params: FeatureParams) -> np.ndarray
         frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
         # Blocks of frames keep the FFT's working set in cache and memory bounded.
         for b in range(0, n_frames, _BLOCK):
+            # numpy's float64 FFT is ~3x faster than its float32 one (and at
+            # least as exact), so the frames are transformed in float64.
             spectrum = np.fft.rfft(frames[b : b + _BLOCK] * window, axis=-1)
-            power = spectrum.real**2 + spectrum.imag**2
+            power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
             mel[i, b : b + _BLOCK] = power @ fb_t
     return _power_to_db(mel.transpose(0, 2, 1), params.top_db)
 

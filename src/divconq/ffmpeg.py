@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 
 def ffmpeg_exe() -> str:
-    """Path of an ffmpeg binary: the one on ``PATH``, else the ``imageio-ffmpeg`` one.
+    """Path of an ffmpeg binary.
 
-    ``imageio-ffmpeg`` ships a static ffmpeg inside its wheel, so MP3 encoding and
-    the decoding fallback work from PyPI alone (no apt-get).
+    In order: ``IMAGEIO_FFMPEG_EXE`` (the workflow sets it once for all jobs, which
+    spares each per-track job imageio-ffmpeg's ``ffmpeg -version`` check), the
+    ``ffmpeg`` on ``PATH``, else the one inside the ``imageio-ffmpeg`` wheel, so MP3
+    encoding and the decoding fallback work from PyPI alone (no apt-get).
 
     Returns
     -------
     str
         Executable path.
     """
+    explicit = os.environ.get("IMAGEIO_FFMPEG_EXE")
+    if explicit:
+        return explicit
     found = shutil.which("ffmpeg")
     if found:
         return found

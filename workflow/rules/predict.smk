@@ -46,13 +46,6 @@ def predict_sources():
 PREDICT_SOURCES = predict_sources()
 
 
-def predict_seeds(experiment):
-    """Seeds of an experiment: its own ``seeds`` or the training default."""
-    exp = config.get("experiments", {}).get(experiment, {})
-    seeds = exp.get("seeds", config.get("training", {}).get("seeds", [0]))
-    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-
-
 def predict_models(wildcards=None):
     """Model folders of `predict.model`.
 
@@ -61,10 +54,11 @@ def predict_models(wildcards=None):
     seed's folder stands for itself; any other folder must exist already and may
     be a model folder or an experiment folder (all its seed*/ models).
     """
-    model = Path(PREDICT.get("model", f"{RESULTS}/models/snippets_3s"))
+    default = f"{RESULTS}/models/{(enabled_experiments() or ['snippets_3s'])[0]}"
+    model = Path(PREDICT.get("model") or default)
     models = Path(RESULTS) / "models"
     if model.parent == models and model.name in config.get("experiments", {}):
-        return [f"{model}/seed{s}" for s in predict_seeds(model.name)]
+        return [f"{model}/seed{s}" for s in experiment_seeds(model.name)]
     if model.parent.parent == models and re.fullmatch(r"seed\d+", model.name):
         return [str(model)]
     from divconq.predict import ModelDirError, model_dirs
@@ -101,7 +95,7 @@ rule predict:
     wildcard_constraints:
         name=r".+",
     conda:
-        "../../envs/eval.yaml"
+        "../../envs/predict.yaml"
     threads: 2
     params:
         rule=PREDICT.get("rule", "sum"),
