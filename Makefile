@@ -9,7 +9,7 @@ TF ?= cpu
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv install install-test run test lint clean
+.PHONY: venv install install-test run test test-cluster lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest -q
+
+# Run the tiny config on a throw-away single-node SLURM (as root; apt-installs
+# slurm-wlm and munge if missing) through profiles/slurm; compare with a local run.
+test-cluster: install
+	VENV=$(VENV) tests/cluster/test_cluster.sh
 
 lint: install-test
 	$(BIN)/ruff check src tests workflow benchmarks
