@@ -20,7 +20,7 @@ set -euo pipefail
 # What to build, relative to the results folder, and from which config files
 # (e.g. TARGET=split/manifest.csv CONFIG=tests/configs/tiny.yaml: the data stage).
 TARGET=${TARGET:-tables/accuracy.csv}
-CONFIG=${CONFIG:-tests/configs/tiny.yaml tests/cluster/full.yaml}
+CONFIG=${CONFIG:-tests/configs/tiny.yaml tests/configs/tiny_training.yaml}
 PROFILE=${PROFILE:-profiles/slurm}
 PARTITION=divconq
 LIMIT=${LIMIT:-900}

@@ -1,0 +1,90 @@
+"""End to end: the tiny config through training and evaluation to the final table and report."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+CONFIGS = [str(REPO / "tests" / "configs" / f) for f in ("tiny.yaml", "tiny_training.yaml")]
+
+
+def snakemake(results, *args):
+    cmd = [
+        sys.executable, "-m", "snakemake", *args, "--cores", "2",
+        "--configfile", *CONFIGS,
+        "--config", f"results={results}",
+        # the 30-s baseline too, with one seed, so both experiments land in one table
+        "experiments={full_30s: {enabled: true, seeds: [0]}}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    results = tmp_path_factory.mktemp("full") / "results"
+    snakemake(results)
+    return results
+
+
+def test_table_has_both_experiments_and_all_levels(results):
+    table = pd.read_csv(results / "tables" / "accuracy.csv")
+    snip = table[table["experiment"] == "snippets_3s"]
+    assert {"snippet", "window_per_track", "track_sum", "track_mean_log", "track_vote"} <= set(
+        snip["level"]
+    )
+    assert set(snip[snip["level"] == "track_sum"]["n_seeds"]) == {2}
+    clip = table[table["experiment"] == "full_30s"]
+    assert set(clip["level"]) == {"track_clip"}
+    for name in ("accuracy.md", "accuracy.html", "accuracy_per_seed.csv"):
+        assert (results / "tables" / name).stat().st_size > 0
+    for name in ("accuracy.png", "training_snippets_3s.png", "confusion_snippets_3s.png"):
+        assert (results / "figures" / name).stat().st_size > 0
+
+
+def test_table_recomputed_from_per_track_csvs(results):
+    """Track accuracy (sum rule) per seed from tracks.csv; mean and SD must match the table."""
+    table = pd.read_csv(results / "tables" / "accuracy.csv")
+    for split in ("val", "test"):
+        per_seed = []
+        for seed in (0, 1):
+            tracks = pd.read_csv(results / "eval" / "snippets_3s" / f"seed{seed}" / "tracks.csv")
+            tracks = tracks[tracks["split"] == split]
+            per_seed.append((tracks["pred_sum"] == tracks["label"]).mean())
+            # snippet accuracy from the same file: snippets right / snippets
+            snippet = tracks["n_snippets_correct"].sum() / tracks["n_snippets"].sum()
+            metrics = json.loads(
+                (results / "eval" / "snippets_3s" / f"seed{seed}" / "metrics.json").read_text()
+            )
+            assert metrics["splits"][split]["snippet"]["accuracy"] == pytest.approx(snippet)
+        row = table[
+            (table["experiment"] == "snippets_3s")
+            & (table["level"] == "track_sum")
+            & (table["split"] == split)
+        ].iloc[0]
+        assert row["mean"] == pytest.approx(np.mean(per_seed))
+        assert row["sd"] == pytest.approx(np.std(per_seed, ddof=1), nan_ok=True)
+
+
+def test_models_are_self_describing(results):
+    for seed in (0, 1):
+        model_dir = results / "models" / "snippets_3s" / f"seed{seed}"
+        prep = json.loads((model_dir / "preprocessing.json").read_text())
+        assert prep["features"]["n_fft"] == 2048 and len(prep["normalization"]["mean"]) == 100
+        assert len(pd.read_csv(model_dir / "history.csv")) >= 1
+    assert not list((results / "models" / "snippets_3s").glob("*.resume"))
+
+
+def test_rerun_is_a_no_op_and_report_builds(results, tmp_path):
+    proc = snakemake(results, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    report = tmp_path / "report.html"
+    snakemake(results, "--report", str(report))
+    assert report.stat().st_size > 10_000
