@@ -35,7 +35,6 @@ def run(results, *args, check=True):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     results = tmp_path_factory.mktemp("wf") / "results"
-    manifest = results / "split" / "manifest.csv"
     run(results, "data")
     return results
 

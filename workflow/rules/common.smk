@@ -1,8 +1,10 @@
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -201,3 +203,75 @@ def final_targets():
     Known before the inventory runs, so `snakemake -n` shows the whole plan.
     """
     return [f"{RESULTS}/split/manifest.csv"] + training_targets() + evaluation_targets()
+
+
+# Prediction --------------------------------------------------------------------
+
+PREDICT = config.get("predict", {})
+PREDICT_ROOT = PREDICT.get("input", "predict")
+
+
+def predict_sources():
+    """Name -> audio file of every file under the predict folder.
+
+    Sorted; hidden files are skipped; of two files with the same name (a.wav,
+    a.mp3) the first in sorted order is kept, as in the dataset inventory.
+    """
+    from divconq.audio import AUDIO_EXTENSIONS
+
+    root = Path(PREDICT_ROOT)
+    if not root.is_dir():
+        return {}
+    found = {}
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(root)
+        if (
+            f.is_file()
+            and f.suffix.lower() in AUDIO_EXTENSIONS
+            and not any(part.startswith(".") for part in rel.parts)
+        ):
+            name = rel.with_suffix("").as_posix()
+            if name in found:
+                logger.warning(f"predict: {f} skipped, {found[name]} has the same name")
+            else:
+                found[name] = str(f)
+    return found
+
+
+PREDICT_SOURCES = predict_sources()
+
+
+def predict_models(wildcards=None):
+    """Model folders of `predict.model`.
+
+    An experiment of this workflow (<results>/models/<experiment>) stands for its
+    configured seeds' folders, which the training rules build when missing; one
+    seed's folder stands for itself; any other folder must exist already and may
+    be a model folder or an experiment folder (all its seed*/ models).
+    """
+    default = f"{RESULTS}/models/{(enabled_experiments() or ['snippets_3s'])[0]}"
+    model = Path(PREDICT.get("model") or default)
+    models = Path(RESULTS) / "models"
+    if model.parent == models and model.name in config.get("experiments", {}):
+        return [f"{model}/seed{s}" for s in experiment_seeds(model.name)]
+    if model.parent.parent == models and re.fullmatch(r"seed\d+", model.name):
+        return [str(model)]
+    from divconq.predict import ModelDirError, model_dirs
+
+    try:
+        return [str(d) for d in model_dirs(model)]
+    except ModelDirError as err:
+        raise WorkflowError(f"predict.model: {err}")
+
+
+def predict_audio(wildcards):
+    if wildcards.name not in PREDICT_SOURCES:
+        raise WorkflowError(
+            f"no audio file named {wildcards.name!r} under {PREDICT_ROOT}/"
+        )
+    return PREDICT_SOURCES[wildcards.name]
+
+
+def prediction_targets(wildcards=None):
+    """One CSV per audio file of the predict folder."""
+    return [f"{RESULTS}/predictions/{name}.csv" for name in PREDICT_SOURCES]
