@@ -15,12 +15,13 @@ CONFIGS = [str(REPO / "tests" / "configs" / f) for f in ("tiny.yaml", "tiny_trai
 
 
 def snakemake(results, *args):
+    # The 30-s baseline too, with one seed, so both experiments land in one table.
+    both = results.parent / "both_experiments.yaml"
+    both.write_text("experiments:\n  full_30s:\n    enabled: true\n    seeds: [0]\n")
     cmd = [
         sys.executable, "-m", "snakemake", *args, "--cores", "2",
-        "--configfile", *CONFIGS,
+        "--configfile", *CONFIGS, str(both),
         "--config", f"results={results}",
-        # the 30-s baseline too, with one seed, so both experiments land in one table
-        "experiments={full_30s: {enabled: true, seeds: [0]}}",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
