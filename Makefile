@@ -28,8 +28,10 @@ venv: $(BIN)/python
 install: $(VENV)/.installed-$(TF)
 install-test: $(VENV)/.installed-test
 
+# --scheduler-subsample: Snakemake otherwise re-reads the input sizes of every ready
+# job whenever one finishes, which grows with the square of the number of tracks.
 run: install
-	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --cores $(CORES) --scheduler-subsample 32 --configfile config.yaml $(SNAKEMAKE_ARGS)
 
 test: install-test
 	$(BIN)/python -m pytest -q
