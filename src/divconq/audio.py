@@ -19,7 +19,16 @@ import numpy as np
 from divconq.errors import AudioError
 from divconq.ffmpeg import ffmpeg_exe
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioError", "AudioInfo", "decode", "load", "probe", "resample"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioError",
+    "AudioInfo",
+    "decode",
+    "find_audio_files",
+    "load",
+    "probe",
+    "resample",
+]
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".au", ".flac", ".ogg", ".opus")
 
@@ -44,6 +53,28 @@ class AudioInfo:
     sample_rate: int
     channels: int
     format: str
+
+
+def find_audio_files(folder) -> list[Path]:
+    """Every audio file under a folder, recursively, sorted; hidden files and folders skipped.
+
+    Parameters
+    ----------
+    folder : str or Path
+
+    Returns
+    -------
+    list of Path
+        Files with one of :data:`AUDIO_EXTENSIONS` (any case).
+    """
+    folder = Path(folder)
+    return sorted(
+        f
+        for f in folder.rglob("*")
+        if f.is_file()
+        and f.suffix.lower() in AUDIO_EXTENSIONS
+        and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    )
 
 
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:

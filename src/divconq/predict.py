@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from divconq.audio import AUDIO_EXTENSIONS, load
+from divconq.audio import find_audio_files, load
 from divconq.errors import AudioError
 from divconq.features import FeatureParams, track_features, window_starts
 
@@ -140,13 +140,7 @@ def collect_files(paths) -> tuple[list[Path], list[tuple[str, str]]]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in AUDIO_EXTENSIONS
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+            found = find_audio_files(p)
             if not found:
                 missing.append((str(p), "folder holds no audio file"))
         elif p.exists():

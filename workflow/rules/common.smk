@@ -217,24 +217,18 @@ def predict_sources():
     Sorted; hidden files are skipped; of two files with the same name (a.wav,
     a.mp3) the first in sorted order is kept, as in the dataset inventory.
     """
-    from divconq.audio import AUDIO_EXTENSIONS
+    from divconq.audio import find_audio_files
 
     root = Path(PREDICT_ROOT)
     if not root.is_dir():
         return {}
     found = {}
-    for f in sorted(root.rglob("*")):
-        rel = f.relative_to(root)
-        if (
-            f.is_file()
-            and f.suffix.lower() in AUDIO_EXTENSIONS
-            and not any(part.startswith(".") for part in rel.parts)
-        ):
-            name = rel.with_suffix("").as_posix()
-            if name in found:
-                logger.warning(f"predict: {f} skipped, {found[name]} has the same name")
-            else:
-                found[name] = str(f)
+    for f in find_audio_files(root):
+        name = f.relative_to(root).with_suffix("").as_posix()
+        if name in found:
+            logger.warning(f"predict: {f} skipped, {found[name]} has the same name")
+        else:
+            found[name] = str(f)
     return found
 
 
