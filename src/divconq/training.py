@@ -474,27 +474,14 @@ def _make_callbacks():
     """The callback classes (defined lazily: they subclass Keras classes)."""
     import keras
 
-    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        """EarlyStopping whose counters survive a restart."""
+    class _ResumableCounters:
+        """Mixin: the ``STATE`` attributes are saved each epoch and restored on restart.
 
-        STATE = ("wait", "best", "best_epoch", "stopped_epoch")
+        Keras resets the counters in ``on_train_begin``; the saved values are put
+        back after that (a value saved as None was unset and keeps its reset value).
+        """
 
-        def __init__(self, *args, restore=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._restore = restore
-
-        def get_state(self) -> dict:
-            return {k: _plain(getattr(self, k, None)) for k in self.STATE}
-
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            for k, v in (self._restore or {}).items():
-                setattr(self, k, v)
-
-    class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
-        """ReduceLROnPlateau whose counters survive a restart (the rate is the optimizer's)."""
-
-        STATE = ("wait", "cooldown_counter", "best")
+        STATE: tuple = ()
 
         def __init__(self, *args, restore=None, **kwargs):
             super().__init__(*args, **kwargs)
@@ -508,6 +495,16 @@ def _make_callbacks():
             for k, v in (self._restore or {}).items():
                 if v is not None:
                     setattr(self, k, v)
+
+    class ResumableEarlyStopping(_ResumableCounters, keras.callbacks.EarlyStopping):
+        """EarlyStopping whose counters survive a restart."""
+
+        STATE = ("wait", "best", "best_epoch", "stopped_epoch")
+
+    class ResumableReduceLROnPlateau(_ResumableCounters, keras.callbacks.ReduceLROnPlateau):
+        """ReduceLROnPlateau whose counters survive a restart (the rate is the optimizer's)."""
+
+        STATE = ("wait", "cooldown_counter", "best")
 
     class ResumeCheckpoint(keras.callbacks.Callback):
         """After each epoch: history row, best weights, full model, state file.
