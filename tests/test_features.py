@@ -3,6 +3,7 @@
 import librosa
 import numpy as np
 import pytest
+from conftest import write_tone
 
 from divconq.audio import load
 from divconq.features import (
@@ -144,3 +145,26 @@ def test_load_resamples_and_mixes_down_like_librosa(tone):
     ref, _ = librosa.load(path, sr=SR, mono=True)
     assert y.dtype == np.float32 and y.shape == ref.shape
     np.testing.assert_allclose(y, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, sr, channels", [("s.wav", 48000, 2), ("m.mp3", 44100, 1)])
+def test_stream_pieces_make_up_load(tmp_path, name, sr, channels):
+    """``stream`` (decoding read by read, resampling as it goes) and ``load`` give the
+    same samples, over many decoder reads; ``probe`` counts them without keeping them."""
+    from divconq.audio import BLOCK_FRAMES, probe, stream
+    from divconq.mp3 import to_mp3
+
+    seconds = 3.2 * BLOCK_FRAMES / sr
+    path = write_tone(tmp_path / "src.wav", duration_s=seconds, sr=sr, channels=channels)
+    if name.endswith(".mp3"):
+        to_mp3(path, tmp_path / name)
+        path = tmp_path / name
+    pieces = list(stream(path, sr=SR))
+    assert len(pieces) >= 4 and all(p.dtype == np.float32 and p.ndim == 1 for p in pieces)
+    y = load(path, sr=SR)
+    np.testing.assert_array_equal(np.concatenate(pieces), y)
+    info = probe(path)
+    assert info.channels == channels and info.sample_rate == sr
+    assert info.duration_s == pytest.approx(len(y) / SR, abs=1e-3)
+    stereo = load(path, sr=SR, mono=False)
+    assert stereo.shape == (len(y), channels)

@@ -172,3 +172,33 @@ def test_inference_rejects_bad_preprocessing(tmp_path):
     (d / "preprocessing.json").write_text(json.dumps(pre))
     with pytest.raises(ValueError, match="3 outputs"):
         inference.load_model_dir(d)
+
+
+@pytest.mark.parametrize("preset", ["article", "small"])
+def test_folding_batch_norm_keeps_the_scores(preset):
+    """Inference merges each conv + batch norm into one conv with a bias: the layers
+    go, the scores stay (trained-looking normalization statistics, not the identity)."""
+    from divconq.inference import fold_batch_norm
+
+    rng = np.random.default_rng(3)
+    model = build_model(preset, 4)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.3, n),
+                 rng.uniform(0.2, 2.0, n)]
+            )  # fmt: skip
+    folded = fold_batch_norm(model)
+    kinds = [type(layer).__name__ for layer in folded.layers]
+    assert "BatchNormalization" not in kinds
+    assert kinds.count("Conv2D") == len(get_preset(preset).filters)
+    x = rng.normal(0, 1, (3, 130, 100, 1)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(folded(x, training=False)), expected, rtol=0, atol=1e-6
+    )
+    # A model with nothing to fold is returned as it is.
+    inp = keras.Input((8, 8, 1))
+    plain = keras.Model(inp, keras.layers.Conv2D(2, 3, activation="relu")(inp))
+    assert fold_batch_norm(plain) is plain

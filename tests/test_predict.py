@@ -160,6 +160,53 @@ def test_long_track_in_chunks_equals_whole_track(tmp_path, model):
     np.testing.assert_allclose(pred.scores, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("seconds", [1.0, 3.0, 3.0 + 1 / 22050, 70.3])
+def test_window_cutter_on_pieces_of_any_size_equals_whole_track(seconds):
+    """Audio arriving in pieces of random sizes (empty ones too) is cut into the
+    windows of the whole track: same starts, same features, bit for bit."""
+    from divconq.predict import WindowCutter, segment_features
+
+    rng = np.random.default_rng(int(seconds * 10))
+    y = (0.1 * rng.standard_normal(int(round(seconds * P.sample_rate)))).astype(np.float32)
+    whole = track_features(y, P, clip=False)
+    cuts = np.sort(rng.integers(0, len(y), 12))
+    cuts = np.concatenate([cuts, cuts[:3]])  # repeated cuts give empty pieces
+    pieces = np.split(y, np.sort(cuts))
+    cutter = WindowCutter(P, chunk=16)
+    jobs = [job for piece in pieces for job in cutter.feed(piece)] + cutter.finish()
+    assert cutter.n_samples == len(y)
+    assert [first for first, _, _ in jobs] == list(range(0, len(whole.start_s), 16))
+    parts = [segment_features(P, *job) for job in jobs]
+    np.testing.assert_array_equal(np.concatenate([s for s, _ in parts]), whole.start_s)
+    np.testing.assert_array_equal(np.concatenate([m for _, m in parts]), whole.mel_db)
+
+
+def test_streamed_mp3_gives_the_features_of_the_loaded_file(tmp_path, model):
+    """``predict_file`` decodes while it scores: a 48 kHz stereo MP3 of 75 s (a dozen
+    decoder reads, two feature chunks) gives the features ``load`` + ``track_features``
+    give, bit for bit, and the scores of those features."""
+    from divconq import inference
+    from divconq.audio import load, stream
+    from divconq.mp3 import to_mp3
+    from divconq.predict import Predictor, WindowCutter, segment_features
+
+    f = tmp_path / "long.mp3"
+    to_mp3(music(tmp_path / "long.wav", 75, sr=48000, channels=2), f)
+    y = load(f, sr=P.sample_rate)
+    whole = track_features(y, P, clip=False)
+    cutter = WindowCutter(P)
+    jobs = [job for piece in stream(f, sr=P.sample_rate) for job in cutter.feed(piece)]
+    jobs += cutter.finish()
+    assert len(jobs) == 2 and cutter.n_samples == len(y)
+    mel = np.concatenate([segment_features(P, *job)[1] for job in jobs])
+    np.testing.assert_array_equal(mel, whole.mel_db)
+
+    pred = Predictor(model, batch_size=16).predict_file(f)
+    assert pred.n_windows == len(whole.start_s) and pred.duration_s == len(y) / P.sample_rate
+    ref = inference.score_windows(inference.load_model_dir(model), whole.mel_db)
+    np.testing.assert_allclose(pred.scores, ref, atol=1e-6)
+
+
 def test_unreadable_file_is_reported_and_the_others_continue(tmp_path, model, capsys):
     d = tmp_path / "in"
     music(d / "a.wav", 4)

@@ -10,7 +10,9 @@ cost more than the work itself.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +29,14 @@ __all__ = [
     "find_audio_files",
     "load",
     "probe",
+    "read_blocks",
     "resample",
+    "stream",
 ]
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".au", ".flac", ".ogg", ".opus")
+#: Frames per read (2**18: ~6 s at 44.1 kHz). Fixed: see :func:`read_blocks`.
+BLOCK_FRAMES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -77,12 +83,21 @@ def find_audio_files(folder) -> list[Path]:
     )
 
 
-def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
+def _blocks_soundfile(path: Path):
     import soundfile as sf
 
-    # always_2d keeps mono and stereo on one code path: (n_samples, n_channels)
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return data, int(sr)
+    f = sf.SoundFile(str(path))
+
+    def blocks():
+        with f:
+            while True:
+                # always_2d keeps mono and stereo on one code path: (n, channels)
+                block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                if not len(block):
+                    return
+                yield block
+
+    return int(f.samplerate), int(f.channels), blocks()
 
 
 def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
@@ -117,6 +132,71 @@ def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     return data, sr
 
 
+def _blocks_ffmpeg(path: Path):
+    data, sr = _decode_ffmpeg(path)
+    blocks = (data[i : i + BLOCK_FRAMES] for i in range(0, len(data), BLOCK_FRAMES))
+    return sr, data.shape[1], blocks
+
+
+def _checked(path: Path, blocks):
+    try:
+        for block in blocks:
+            if not np.all(np.isfinite(block)):
+                raise AudioError(path, "decoded samples contain NaN or infinity")
+            yield block
+    except AudioError:
+        raise
+    except Exception as err:  # a file that goes bad after its first block
+        raise AudioError(path, f"cannot decode: {err}") from None
+
+
+def read_blocks(path) -> tuple[int, int, Iterator[np.ndarray]]:
+    """Open a file for decoding, block by block, at its native rate.
+
+    Every decode in divconq goes through here, in reads of :data:`BLOCK_FRAMES`
+    frames: libsndfile's MP3 decoder rounds some samples differently depending on
+    the size of each read, so one fixed read size is what makes a streamed decode
+    (``divconq predict``) and a whole-file load (the feature jobs) give the very
+    same samples.
+
+    Parameters
+    ----------
+    path : str or Path
+        Audio file.
+
+    Returns
+    -------
+    sample_rate : int
+        Native rate in Hz.
+    channels : int
+    blocks : iterator of np.ndarray, float32, shape (n, channels)
+        Samples in [-1, 1]; the first block is not empty. Iterating raises
+        :class:`AudioError` if the file goes bad further on.
+
+    Raises
+    ------
+    AudioError
+        If neither libsndfile nor ffmpeg can decode the file, or it holds no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        sr, channels, blocks = _blocks_soundfile(path)
+        first = next(blocks, None)
+    except Exception as sf_error:  # libsndfile's errors are plain RuntimeErrors
+        try:
+            sr, channels, blocks = _blocks_ffmpeg(path)
+            first = next(blocks, None)
+        except Exception:
+            raise AudioError(path, f"cannot decode: {sf_error}") from None
+    if first is None:
+        raise AudioError(path, "no audio samples (0 frames)")
+    return sr, channels, _checked(path, itertools.chain([first], blocks))
+
+
 def decode(path) -> tuple[np.ndarray, int]:
     """Decode a file at its native rate and channel count.
 
@@ -137,23 +217,8 @@ def decode(path) -> tuple[np.ndarray, int]:
     AudioError
         If neither libsndfile nor ffmpeg can decode it, or it holds no samples.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
-    try:
-        data, sr = _decode_soundfile(path)
-    except Exception as sf_error:  # libsndfile's errors are plain RuntimeErrors
-        try:
-            data, sr = _decode_ffmpeg(path)
-        except Exception:
-            raise AudioError(path, f"cannot decode: {sf_error}") from None
-    if data.shape[0] == 0:
-        raise AudioError(path, "no audio samples (0 frames)")
-    if not np.all(np.isfinite(data)):
-        raise AudioError(path, "decoded samples contain NaN or infinity")
-    return data, sr
+    sr, _, blocks = read_blocks(path)
+    return np.concatenate(list(blocks)), sr
 
 
 def probe(path) -> AudioInfo:
@@ -176,11 +241,12 @@ def probe(path) -> AudioInfo:
     AudioError
         If the file is unusable; ``reason`` says why.
     """
-    data, sr = decode(path)
+    sr, channels, blocks = read_blocks(path)
+    n_samples = sum(len(block) for block in blocks)
     return AudioInfo(
-        duration_s=data.shape[0] / sr,
+        duration_s=n_samples / sr,
         sample_rate=sr,
-        channels=data.shape[1],
+        channels=channels,
         format=Path(path).suffix.lower().lstrip("."),
     )
 
@@ -205,6 +271,55 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
+def stream(path, sr: int = 22050, mono: bool = True) -> Iterator[np.ndarray]:
+    """Decode, mix down and resample a file piece by piece.
+
+    The pieces put together are exactly :func:`load`'s array (soxr's streaming
+    resampler gives the same samples as its one-shot call), so a consumer can
+    start on the beginning of a long file while the rest is being decoded.
+
+    Parameters
+    ----------
+    path : str or Path
+        Audio file in any format :func:`decode` reads.
+    sr : int
+        Target sample rate in Hz.
+    mono : bool
+        Average the channels (as ``librosa.to_mono`` does).
+
+    Yields
+    ------
+    np.ndarray, float32, shape (n,) if mono else (n, n_channels)
+        Consecutive pieces, about :data:`BLOCK_FRAMES` native frames each; some
+        may be empty.
+
+    Raises
+    ------
+    AudioError
+        If the file cannot be decoded (at the first piece, or later for a file
+        that goes bad part way).
+    """
+    native_sr, channels, blocks = read_blocks(path)
+    resampler = None
+    if native_sr != sr:
+        import soxr
+
+        # quality "HQ": soxr.resample's, librosa's default ``soxr_hq``.
+        resampler = soxr.ResampleStream(
+            native_sr, sr, 1 if mono else channels, dtype="float32", quality="HQ"
+        )
+    for block in blocks:
+        if mono:
+            # One channel is taken as it is: the mean of one value is that value.
+            block = block[:, 0] if channels == 1 else block.mean(axis=1, dtype=np.float32)
+        if resampler is not None:
+            block = resampler.resample_chunk(np.ascontiguousarray(block))
+        yield block
+    if resampler is not None:
+        empty = np.zeros((0,) if mono else (0, channels), dtype=np.float32)
+        yield resampler.resample_chunk(empty, last=True)
+
+
 def load(path, sr: int = 22050, mono: bool = True) -> np.ndarray:
     """Load audio as float32 at a given rate, mixed down to mono.
 
@@ -221,7 +336,4 @@ def load(path, sr: int = 22050, mono: bool = True) -> np.ndarray:
     -------
     np.ndarray, float32, shape (n_samples,) if mono else (n_samples, n_channels)
     """
-    data, native_sr = decode(path)
-    if mono:
-        data = data.mean(axis=1, dtype=np.float32)
-    return resample(data, native_sr, sr)
+    return np.concatenate(list(stream(path, sr=sr, mono=mono)))

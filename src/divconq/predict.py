@@ -12,10 +12,11 @@ These are the exact functions the workflow's feature and evaluation stages use,
 so a track gets the same features and the same prediction here as there
 (``tests/test_predict.py`` checks both).
 
-Memory stays bounded on long tracks: features are computed 64 windows at a time
-(each window is framed and transformed on its own, so a chunk gives the very
-same numbers as the whole track), in a worker thread while the model scores the
-previous batch; only the (n_windows, n_classes) scores are kept.
+A long file is a pipeline: it is decoded piece by piece (:func:`divconq.audio.stream`),
+features are computed 64 windows at a time in worker threads as soon as their
+audio is in (each window is framed and transformed on its own, so a chunk gives the
+very same numbers as the whole track), and the model scores the previous batch
+meanwhile. Memory stays bounded: only the (n_windows, n_classes) scores are kept.
 
 ``--model`` is either one model folder (``results/models/<experiment>/seed<N>``)
 or an experiment folder: then every ``seed*/`` model in it is loaded and their
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import logging
 import math
 import os
+import queue
 import re
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from divconq.audio import find_audio_files, load
+from divconq.audio import find_audio_files, stream
 from divconq.errors import AudioError
 from divconq.features import FeatureParams, track_features, window_starts
 
@@ -182,6 +184,96 @@ def chunk_features(y: np.ndarray, params: FeatureParams, first: int, count: int)
     return feats.start_s + a / params.sample_rate, feats.mel_db
 
 
+class WindowCutter:
+    """Cut audio that arrives piece by piece into chunks of windows.
+
+    A chunk is handed out as soon as all of its samples are in, so the features
+    of the start of a long file can be computed while the rest is still being
+    decoded; only the samples of the chunks not yet handed out are kept.
+
+    Parameters
+    ----------
+    params : FeatureParams
+    chunk : int
+        Windows per chunk (the last chunk may have fewer).
+
+    Attributes
+    ----------
+    n_samples : int
+        Samples received so far (the track length once :meth:`finish` was called).
+    """
+
+    def __init__(self, params: FeatureParams, chunk: int = FEATURE_CHUNK):
+        self.params, self.chunk = params, int(chunk)
+        self.n_samples = 0
+        self._pieces: deque = deque()  # arrays that hold samples from self._offset on
+        self._offset = 0
+        self._next = 0  # first window not handed out
+
+    def _span(self, first: int, count: int) -> tuple[int, int]:
+        hop, length = self.params.window_hop_samples, self.params.snippet_samples
+        a = first * hop
+        return a, a + (count - 1) * hop + length
+
+    def _take(self, a: int, b: int) -> np.ndarray:
+        """Samples ``a`` to ``b - 1`` (fewer at the end of the track)."""
+        parts, pos = [], self._offset
+        for piece in self._pieces:
+            lo, hi = max(a, pos), min(b, pos + len(piece))
+            if lo < hi:
+                parts.append(piece[lo - pos : hi - pos])
+            pos += len(piece)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    def _drop_before(self, a: int) -> None:
+        while self._pieces and self._offset + len(self._pieces[0]) <= a:
+            self._offset += len(self._pieces.popleft())
+
+    def feed(self, piece: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+        """Add the next samples; return the chunks now complete.
+
+        Returns
+        -------
+        list of (first, count, segment)
+            ``segment`` holds the samples of windows ``first`` to
+            ``first + count - 1``, from the start of window ``first`` on.
+        """
+        piece = np.asarray(piece, dtype=np.float32)
+        if len(piece):
+            self._pieces.append(piece)
+            self.n_samples += len(piece)
+        ready = []
+        while True:
+            a, b = self._span(self._next, self.chunk)
+            if b > self.n_samples:
+                return ready
+            ready.append((self._next, self.chunk, self._take(a, b)))
+            self._next += self.chunk
+            self._drop_before(self._span(self._next, 1)[0])
+
+    def finish(self) -> list[tuple[int, int, np.ndarray]]:
+        """The track is complete: return the remaining windows (as :meth:`feed`).
+
+        A track shorter than one window gives one window at 0, whose segment is
+        shorter than a window (the features pad it with silence).
+        """
+        n = len(window_starts(self.n_samples, self.params))
+        ready = []
+        while self._next < n:
+            count = min(self.chunk, n - self._next)
+            a, b = self._span(self._next, count)
+            ready.append((self._next, count, self._take(a, min(b, self.n_samples))))
+            self._next += count
+        self._pieces.clear()
+        return ready
+
+
+def segment_features(params: FeatureParams, first: int, count: int, segment: np.ndarray):
+    """Features of a chunk from :class:`WindowCutter` (see :func:`chunk_features`)."""
+    start_s, mel_db = chunk_features(segment, params, 0, count)
+    return start_s + first * params.window_hop_samples / params.sample_rate, mel_db
+
+
 def window_chunks(y: np.ndarray, params: FeatureParams, chunk: int = FEATURE_CHUNK):
     """Features of every window of a track, ``chunk`` windows at a time.
 
@@ -190,9 +282,9 @@ def window_chunks(y: np.ndarray, params: FeatureParams, chunk: int = FEATURE_CHU
     (start_s, mel_db) of consecutive chunks, see :func:`chunk_features`; their
     concatenation equals ``track_features(y, params)``'s ``start_s`` and ``mel_db``.
     """
-    n = len(window_starts(len(y), params))
-    for k in range(0, n, chunk):
-        yield chunk_features(y, params, k, min(chunk, n - k))
+    cutter = WindowCutter(params, chunk)
+    for job in cutter.feed(y) + cutter.finish():
+        yield segment_features(params, *job)
 
 
 @dataclass
@@ -390,45 +482,95 @@ class Predictor:
             total = total + s.reshape(1, -1)
         return total / len(self.bundles)
 
-    def scores_of_audio(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Window starts and scores of mono audio at ``params.sample_rate``.
+    def scores_of_stream(self, pieces) -> tuple[np.ndarray, np.ndarray, int]:
+        """Window starts and scores of mono audio at ``params.sample_rate``, given piece by piece.
 
-        Worker threads compute the features of the next windows while the model
-        scores the previous ones (numpy and TensorFlow both release the GIL); a
-        few chunks at most wait, so memory stays bounded. The chunks are
-        independent, so the numbers do not depend on the threads.
+        Three things overlap: a reader thread pulls the pieces (decoding a file,
+        see :func:`divconq.audio.stream`) and cuts them into chunks of windows
+        (:class:`WindowCutter`); worker threads compute the chunks' features; this
+        thread scores them in batches (numpy, libsndfile, soxr and TensorFlow all
+        release the GIL). A few chunks at most wait, so memory stays bounded
+        whatever the length. Chunks are independent, so the numbers do not
+        depend on the threads.
+
+        Parameters
+        ----------
+        pieces : iterable of np.ndarray, float32, shape (n,)
+            Consecutive pieces of the track.
+
+        Returns
+        -------
+        start_s : np.ndarray, float64, shape (n_windows,)
+        scores : np.ndarray, float64, shape (n_windows, n_classes)
+        n_samples : int
+            Track length, samples.
         """
         p = self.params
         if self.input == "clip":
+            y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
             feats = track_features(y[: p.clip_samples], p, clip=True)
-            return np.zeros(1), self.score_clip(feats.clip_mel_db)
-        n = len(window_starts(len(y), p))
-        chunks = iter(range(0, n, FEATURE_CHUNK))
+            return np.zeros(1), self.score_clip(feats.clip_mel_db), len(y)
+        cutter = WindowCutter(p)
         workers = self.feature_threads
-        lookahead = max(2 * workers, -(-self.batch_size // FEATURE_CHUNK) + workers)
+        waiting = queue.Queue(maxsize=max(2 * workers, -(-self.batch_size // FEATURE_CHUNK) + 1))
+        stop = threading.Event()
 
-        def features(k):
-            return chunk_features(y, p, k, min(FEATURE_CHUNK, n - k))
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    waiting.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        def read(pool):
+            try:
+                for piece in pieces:
+                    if stop.is_set():
+                        return
+                    for job in cutter.feed(piece):
+                        if not put(pool.submit(segment_features, p, *job)):
+                            return
+                for job in cutter.finish():
+                    if not put(pool.submit(segment_features, p, *job)):
+                        return
+                put(None)
+            except BaseException as err:  # handed to the scoring thread, which raises it
+                put(err)
 
         starts, scores, mels, pending = [], [], [], 0
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            queue = deque(pool.submit(features, k) for k in itertools.islice(chunks, lookahead))
-            while queue:
-                start_s, mel_db = queue.popleft().result()
-                for k in itertools.islice(chunks, 1):
-                    queue.append(pool.submit(features, k))
-                starts.append(start_s)
-                mels.append(mel_db)
-                pending += len(mel_db)
-                if pending >= self.batch_size or not queue:
-                    scores.append(self.score_windows(np.concatenate(mels)))
-                    mels, pending = [], 0
-        return np.concatenate(starts), np.concatenate(scores)
+            reader = threading.Thread(target=read, args=(pool,), daemon=True)
+            reader.start()
+            try:
+                while True:
+                    item = waiting.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    if item is not None:
+                        start_s, mel_db = item.result()
+                        starts.append(start_s)
+                        mels.append(mel_db)
+                        pending += len(mel_db)
+                    if mels and (pending >= self.batch_size or item is None):
+                        scores.append(self.score_windows(np.concatenate(mels)))
+                        mels, pending = [], 0
+                    if item is None:
+                        break
+            finally:
+                stop.set()
+                reader.join()
+        return np.concatenate(starts), np.concatenate(scores), cutter.n_samples
 
     def predict_audio(self, y: np.ndarray, name: str = "", rule: str = "sum") -> FilePrediction:
         """Classify mono audio at ``params.sample_rate``."""
         t0 = time.perf_counter()
-        start_s, scores = self.scores_of_audio(y)
+        pred = self._prediction(name, rule, *self.scores_of_stream([y]))
+        pred.seconds = time.perf_counter() - t0
+        return pred
+
+    def _prediction(self, name, rule, start_s, scores, n_samples) -> FilePrediction:
         kind = "clip" if self.input == "clip" else rule
         index, values = track_values(scores, kind)
         p = self.params
@@ -439,11 +581,10 @@ class Predictor:
             start_s=start_s,
             window_s=p.clip_s if self.input == "clip" else p.snippet_s,
             scores=scores,
-            duration_s=len(y) / p.sample_rate,
-            padded=len(y) < p.snippet_samples,
+            duration_s=n_samples / p.sample_rate,
+            padded=n_samples < p.snippet_samples,
             label=self.class_names[index],
             values=values,
-            seconds=time.perf_counter() - t0,
         )
 
     def predict_file(self, path, rule: str = "sum") -> FilePrediction:
@@ -451,8 +592,9 @@ class Predictor:
         if rule not in RULES:
             raise ValueError(f"unknown rule {rule!r}; known: {list(RULES)}")
         t0 = time.perf_counter()
-        y = load(path, sr=self.params.sample_rate)
-        pred = self.predict_audio(y, name=str(path), rule=rule)
+        # Decoding goes on while the first windows are scored (see scores_of_stream).
+        pieces = stream(path, sr=self.params.sample_rate)
+        pred = self._prediction(str(path), rule, *self.scores_of_stream(pieces))
         pred.seconds = time.perf_counter() - t0
         return pred
 
