@@ -168,3 +168,16 @@ def test_stream_pieces_make_up_load(tmp_path, name, sr, channels):
     assert info.duration_s == pytest.approx(len(y) / SR, abs=1e-3)
     stereo = load(path, sr=SR, mono=False)
     assert stereo.shape == (len(y), channels)
+
+
+def test_frame_windows_views_evenly_spaced_windows_and_pads_the_end():
+    from divconq.features import frame_windows
+
+    y = np.arange(100, dtype=np.float32)
+    even = frame_windows(y, np.array([0, 30, 60]), 40)  # the last one runs past the end
+    expected = np.stack([np.r_[y, np.zeros(40)][s : s + 40] for s in (0, 30, 60)])
+    np.testing.assert_array_equal(even, expected)
+    assert not even.flags.owndata  # a view, not 3 copies
+    uneven = frame_windows(y, np.array([5, 10, 50]), 20)
+    np.testing.assert_array_equal(uneven, np.stack([y[s : s + 20] for s in (5, 10, 50)]))
+    np.testing.assert_array_equal(frame_windows(y[:7], np.array([0]), 10)[0], np.r_[y[:7], 0, 0, 0])

@@ -149,5 +149,16 @@ def main(argv=None) -> int:
         return 2
 
 
+#: Commands the workflow runs once per track, in a process of their own.
+PER_TRACK_COMMANDS = ("mp3", "features", "synth")
+
 if __name__ == "__main__":
+    if sys.argv[1:2] and sys.argv[1] in PER_TRACK_COMMANDS:
+        # A per-track job lives for a fraction of a second and makes few reference
+        # cycles, but the cyclic garbage collector runs over and over while numpy
+        # and h5py are imported: ~7 ms per job, ~4 % of the data stage's CPU time.
+        # What the process holds is freed when it exits.
+        import gc
+
+        gc.disable()
     sys.exit(main())

@@ -11,6 +11,7 @@ windows of a track. ``tests/test_features.py`` checks the equality.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import asdict, dataclass, fields
 
@@ -20,6 +21,8 @@ import numpy as np
 _AMIN = 1e-10
 # STFT frames transformed at once: ~1 MB of float64 frames, small enough for the cache.
 _BLOCK = 65
+# Groups of consecutive mel bands multiplied with only the FFT bins they cover.
+_BAND_GROUPS = 8
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,30 @@ def _power_to_db(mel_power: np.ndarray, top_db) -> np.ndarray:
     return log_spec.astype(np.float32, copy=False)
 
 
+@functools.lru_cache(maxsize=8)
+def _mel_bands(sr: int, n_fft: int, n_mels: int, fmin: float, fmax) -> tuple:
+    """The mel filterbank cut into :data:`_BAND_GROUPS` groups of consecutive bands.
+
+    A band weighs a few FFT bins only (each bin falls in at most two triangles),
+    so each group is multiplied with just the bins its bands cover: ~13 % of the
+    dense product's work at the default parameters, the same sums (the bins left
+    out have weight 0) up to float32 rounding.
+
+    Returns
+    -------
+    tuple of (first_band, end_band, first_bin, end_bin, weights)
+        ``weights``: float32, shape (end_bin - first_bin, end_band - first_band).
+    """
+    fb = mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
+    edges = np.linspace(0, n_mels, min(_BAND_GROUPS, n_mels) + 1).round().astype(int)
+    groups = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        bins = np.flatnonzero((fb[a:b] > 0).any(axis=0))
+        lo, hi = (int(bins[0]), int(bins[-1]) + 1) if len(bins) else (0, 0)
+        groups.append((int(a), int(b), lo, hi, np.ascontiguousarray(fb[a:b, lo:hi].T)))
+    return tuple(groups)
+
+
 def melspectrogram_db(segments: np.ndarray, params: FeatureParams) -> np.ndarray:
     """Log-mel spectrograms of equal-length segments, each framed on its own.
 
@@ -269,21 +296,32 @@ def melspectrogram_db(segments: np.ndarray, params: FeatureParams) -> np.ndarray
     """
     segments = np.asarray(segments, dtype=np.float32)
     n_fft, hop = params.n_fft, params.hop_length
-    fb_t = mel_filterbank(params.sample_rate, n_fft, params.n_mels, params.fmin, params.fmax).T
+    bands = _mel_bands(params.sample_rate, n_fft, params.n_mels, params.fmin, params.fmax)
     window = _hann(n_fft)
     n_frames = 1 + segments.shape[1] // hop
     mel = np.empty((segments.shape[0], n_frames, params.n_mels), dtype=np.float32)
+    # Work buffers reused for every block: windowed frames and their power spectrum.
+    windowed = np.empty((min(_BLOCK, n_frames), n_fft))
+    power = np.empty((min(_BLOCK, n_frames), n_fft // 2 + 1), dtype=np.float32)
+    # Centered frames with zero padding (librosa's center=True, pad_mode="constant"):
+    # each segment is copied between n_fft // 2 zeros on either side.
+    padded = np.zeros(segments.shape[1] + 2 * (n_fft // 2), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     for i, segment in enumerate(segments):
-        # Centered frames with zero padding: librosa's center=True, pad_mode="constant".
-        padded = np.pad(segment, n_fft // 2)
-        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+        padded[n_fft // 2 : n_fft // 2 + len(segment)] = segment
         # Blocks of frames keep the FFT's working set in cache and memory bounded.
         for b in range(0, n_frames, _BLOCK):
+            m = min(_BLOCK, n_frames - b)
             # numpy's float64 FFT is ~3x faster than its float32 one (and at
             # least as exact), so the frames are transformed in float64.
-            spectrum = np.fft.rfft(frames[b : b + _BLOCK] * window, axis=-1)
-            power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
-            mel[i, b : b + _BLOCK] = power @ fb_t
+            np.multiply(frames[b : b + m], window, out=windowed[:m])
+            spectrum = np.fft.rfft(windowed[:m], axis=-1).view(np.float64)
+            # |X|^2 = re^2 + im^2 in float64, rounded once to float32.
+            np.multiply(spectrum, spectrum, out=spectrum)
+            np.add(spectrum[:, 0::2], spectrum[:, 1::2], out=power[:m], casting="same_kind")
+            out = mel[i, b : b + m]
+            for first_band, end_band, first_bin, end_bin, weights in bands:
+                np.matmul(power[:m, first_bin:end_bin], weights, out=out[:, first_band:end_band])
     return _power_to_db(mel.transpose(0, 2, 1), params.top_db)
 
 
@@ -300,11 +338,19 @@ def frame_windows(y: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     Returns
     -------
     np.ndarray, float32, shape (n_windows, length)
+        A read-only view into ``y`` when the starts are evenly spaced (as
+        :func:`window_starts` gives them), else a copy.
     """
+    y = np.asarray(y, dtype=np.float32)
     needed = int(starts.max()) + length if len(starts) else length
     if len(y) < needed:
         y = np.pad(y, (0, needed - len(y)))
-    return np.stack([y[s : s + length] for s in starts]).astype(np.float32, copy=False)
+    step = int(starts[1] - starts[0]) if len(starts) > 1 else 1
+    even = step > 0 and np.array_equal(starts, starts[0] + step * np.arange(len(starts)))
+    if len(starts) and even:
+        # A view: the 28 windows of a 30-s track would otherwise be 7 MB of copies.
+        return np.lib.stride_tricks.sliding_window_view(y, length)[starts[0] :: step][: len(starts)]
+    return np.stack([y[s : s + length] for s in starts])
 
 
 @dataclass
