@@ -16,6 +16,7 @@ window_scores.h5`` when present, else the models score the test tracks' HDF5 her
 Usage::
 
     python benchmarks/bench_predict.py                     # speed, article preset
+    python benchmarks/bench_predict.py --preset small      # speed, the default run's model
     python benchmarks/bench_predict.py --model results/models/snippets_3s/seed0
     python benchmarks/bench_predict.py --skip-speed --ensemble results/models/snippets_3s
 """
@@ -242,7 +243,10 @@ def bench_ensemble(experiment: Path, manifest: Path, split: str = "test") -> dic
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", help="model folder or experiment folder (default: article preset)")
+    ap.add_argument("--model", help="model folder or experiment folder (default: --preset)")
+    ap.add_argument(
+        "--preset", default="article", help="untrained preset timed without --model (article)"
+    )
     ap.add_argument("--durations", default="30,600", help="track lengths, seconds")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -257,7 +261,7 @@ def main(argv=None) -> int:
     out = {"cpu_count": os.cpu_count(), "loadavg_before": os.getloadavg()}
     if not args.skip_speed:
         with tempfile.TemporaryDirectory() as tmp:
-            model = args.model or fake_model_dir(Path(tmp))
+            model = args.model or fake_model_dir(Path(tmp), args.preset)
             durations = [float(x) for x in args.durations.split(",")]
             out["speed"] = bench_speed(model, durations, args.repeats, args.batch_size)
     if args.ensemble:
