@@ -30,7 +30,6 @@ __all__ = [
     "load",
     "probe",
     "read_blocks",
-    "resample",
     "stream",
 ]
 
@@ -249,26 +248,6 @@ def probe(path) -> AudioInfo:
         channels=channels,
         format=Path(path).suffix.lower().lstrip("."),
     )
-
-
-def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Resample with soxr's high-quality filter (librosa's default ``soxr_hq``).
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (n_samples,) or (n_samples, n_channels)
-    orig_sr, target_sr : int
-        Rates in Hz.
-
-    Returns
-    -------
-    np.ndarray, float32
-    """
-    if orig_sr == target_sr:
-        return y
-    import soxr
-
-    return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
 def stream(path, sr: int = 22050, mono: bool = True) -> Iterator[np.ndarray]:
