@@ -300,16 +300,8 @@ def stream(path, sr: int = 22050, mono: bool = True) -> Iterator[np.ndarray]:
 
 
 def load(path, sr: int = 22050, mono: bool = True) -> np.ndarray:
-    """Load audio as float32 at a given rate, mixed down to mono.
-
-    Parameters
-    ----------
-    path : str or Path
-        Audio file in any format :func:`decode` reads.
-    sr : int
-        Target sample rate in Hz.
-    mono : bool
-        Average the channels (as ``librosa.to_mono`` does).
+    """Load audio as float32 at a given rate, mixed down to mono: :func:`stream`'s
+    pieces put together (same parameters).
 
     Returns
     -------
