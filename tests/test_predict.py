@@ -207,6 +207,29 @@ def test_streamed_mp3_gives_the_features_of_the_loaded_file(tmp_path, model):
     np.testing.assert_allclose(pred.scores, ref, atol=1e-6)
 
 
+def test_a_failure_while_scoring_stops_the_decoding_thread(tmp_path, model):
+    """If scoring fails part way through a long file, the error comes out of
+    ``predict_file`` and the reader and feature threads are gone, not left decoding."""
+    import threading
+
+    from divconq.predict import Predictor
+
+    f = music(tmp_path / "long.wav", 200)
+    predictor = Predictor(model, batch_size=16)
+    calls = []
+
+    def failing(mel_db):
+        calls.append(len(mel_db))
+        raise RuntimeError("scoring failed")
+
+    before = threading.active_count()
+    predictor.score_windows = failing
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        predictor.predict_file(f)
+    assert calls == [64]  # the first chunk; nothing after the failure
+    assert threading.active_count() == before
+
+
 def test_unreadable_file_is_reported_and_the_others_continue(tmp_path, model, capsys):
     d = tmp_path / "in"
     music(d / "a.wav", 4)
