@@ -162,28 +162,6 @@ def collect_files(paths) -> tuple[list[Path], list[tuple[str, str]]]:
 # Features and scores
 
 
-def chunk_features(y: np.ndarray, params: FeatureParams, first: int, count: int):
-    """Features of windows ``first`` to ``first + count - 1`` of a track.
-
-    :func:`divconq.features.track_features` of the stretch of audio these windows
-    cover. Windows are framed and transformed one by one there, so any split of a
-    track into chunks gives exactly ``track_features(y, params).mel_db``; a track
-    shorter than one window gets one window padded with silence, as in training.
-
-    Returns
-    -------
-    start_s : np.ndarray, float64, shape (count,)
-        Window starts in the track, seconds.
-    mel_db : np.ndarray, float32, shape (count, n_mels, n_frames)
-    """
-    hop, length = params.window_hop_samples, params.snippet_samples
-    a = first * hop
-    feats = track_features(y[a : a + (count - 1) * hop + length], params, clip=False)
-    if len(feats.start_s) != count:  # pragma: no cover - window arithmetic guard
-        raise RuntimeError(f"chunk at {first} gave {len(feats.start_s)} windows, not {count}")
-    return feats.start_s + a / params.sample_rate, feats.mel_db
-
-
 class WindowCutter:
     """Cut audio that arrives piece by piece into chunks of windows.
 
@@ -269,9 +247,33 @@ class WindowCutter:
 
 
 def segment_features(params: FeatureParams, first: int, count: int, segment: np.ndarray):
-    """Features of a chunk from :class:`WindowCutter` (see :func:`chunk_features`)."""
-    start_s, mel_db = chunk_features(segment, params, 0, count)
-    return start_s + first * params.window_hop_samples / params.sample_rate, mel_db
+    """Features of windows ``first`` to ``first + count - 1`` of a track.
+
+    :func:`divconq.features.track_features` of the stretch of audio these windows
+    cover (a chunk from :class:`WindowCutter`). Windows are framed and transformed
+    one by one there, so any split of a track into chunks gives exactly
+    ``track_features(y, params).mel_db``; a track shorter than one window gets one
+    window padded with silence, as in training.
+
+    Parameters
+    ----------
+    params : FeatureParams
+    first, count : int
+        The chunk's first window and its number of windows.
+    segment : np.ndarray, float32
+        The samples of those windows, from the start of window ``first`` on.
+
+    Returns
+    -------
+    start_s : np.ndarray, float64, shape (count,)
+        Window starts in the track, seconds.
+    mel_db : np.ndarray, float32, shape (count, n_mels, n_frames)
+    """
+    feats = track_features(segment, params, clip=False)
+    if len(feats.start_s) != count:  # pragma: no cover - window arithmetic guard
+        raise RuntimeError(f"chunk at {first} gave {len(feats.start_s)} windows, not {count}")
+    offset_s = first * params.window_hop_samples / params.sample_rate
+    return feats.start_s + offset_s, feats.mel_db
 
 
 def window_chunks(y: np.ndarray, params: FeatureParams, chunk: int = FEATURE_CHUNK):
@@ -279,7 +281,7 @@ def window_chunks(y: np.ndarray, params: FeatureParams, chunk: int = FEATURE_CHU
 
     Yields
     ------
-    (start_s, mel_db) of consecutive chunks, see :func:`chunk_features`; their
+    (start_s, mel_db) of consecutive chunks, see :func:`segment_features`; their
     concatenation equals ``track_features(y, params)``'s ``start_s`` and ``mel_db``.
     """
     cutter = WindowCutter(params, chunk)
