@@ -47,7 +47,14 @@ def make_data(root: Path, n_train: int, n_val: int, n_windows: int, seed: int = 
     import numpy as np
     import pandas as pd
 
-    from divconq.features import FeatureParams, TrackFeatures, snippet_mask, write_hdf5
+    from divconq.features import (
+        FeatureParams,
+        TrackFeatures,
+        snippet_mask,
+        summarize_hdf5,
+        write_hdf5,
+    )
+    from divconq.split import write_manifest
 
     params = FeatureParams()
     rng = np.random.default_rng(seed)
@@ -65,21 +72,10 @@ def make_data(root: Path, n_train: int, n_val: int, n_windows: int, seed: int = 
             )
             path = root / "spectrograms" / f"{track}.h5"
             write_hdf5(path, feats, params, track=track, label=label, source_path="fake.wav")
-            rows.append(
-                {
-                    "track": track,
-                    "label": label,
-                    "split": split,
-                    "path": "fake.wav",
-                    "spectrogram": str(path),
-                    "n_snippets": int(mask.sum()),
-                    "n_windows": n_windows,
-                    "duration_s": n_windows + 2.0,
-                }
-            )
-    manifest = root / "manifest.csv"
-    pd.DataFrame(rows).sort_values(["split", "track"]).to_csv(manifest, index=False)
-    return manifest
+            # The counts as the split rule takes them from the file.
+            info = {"label": label, "split": split, "path": "fake.wav", "spectrogram": str(path)}
+            rows.append(summarize_hdf5(path) | info)
+    return write_manifest(pd.DataFrame(rows).sort_values(["split", "track"]), root / "manifest.csv")
 
 
 def _epoch_clock():

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from divconq.features import FeatureParams, TrackFeatures, write_hdf5
+from divconq.features import FeatureParams, TrackFeatures, summarize_hdf5, write_hdf5
+from divconq.split import write_manifest
 from divconq.training import (
     TrainConfig,
     band_statistics,
@@ -51,21 +52,10 @@ def make_dataset(root, n_classes=3, tracks=(4, 1, 1), n_windows=8, clip=False, s
                 )
                 path = root / "spectrograms" / f"{track}.h5"
                 write_hdf5(path, feats, PARAMS, track=track, label=label, source_path="x.wav")
-                rows.append(
-                    {
-                        "track": track,
-                        "label": label,
-                        "split": split,
-                        "path": "x.wav",
-                        "spectrogram": str(path),
-                        "n_snippets": int(mask.sum()),
-                        "n_windows": n_windows,
-                        "duration_s": n_windows + 2.0,
-                    }
-                )
-    manifest = root / "manifest.csv"
-    pd.DataFrame(rows).sort_values(["split", "track"]).to_csv(manifest, index=False)
-    return manifest
+                # The counts as the split rule takes them from the file.
+                info = {"label": label, "split": split, "path": "x.wav", "spectrogram": str(path)}
+                rows.append(summarize_hdf5(path) | info)
+    return write_manifest(pd.DataFrame(rows).sort_values(["split", "track"]), root / "manifest.csv")
 
 
 @pytest.fixture(scope="module")
