@@ -187,12 +187,11 @@ def check_cli(experiment: Path, tracks, mean_scores, ws) -> dict:
 
 
 def bench_ensemble(experiment: Path, manifest: Path, split: str = "test") -> dict:
-    import pandas as pd
-
     from divconq import evaluation
     from divconq.predict import model_dirs
+    from divconq.split import read_manifest
 
-    tracks = pd.read_csv(manifest)
+    tracks = read_manifest(manifest)
     tracks = tracks[tracks["split"] == split].sort_values("track").reset_index(drop=True)
     # <results>/models/<experiment> -> <results>/eval/<experiment>
     eval_root = experiment.parent.parent / "eval" / experiment.name

@@ -113,12 +113,12 @@ def run_mode(mode: str, manifest: Path, preset: str, epochs: int, threads: int, 
         result.update(n_train=info["n_train"], n_val=info["n_val"], load_s=info["load_s"])
     else:
         import numpy as np
-        import pandas as pd
 
         from divconq.model import build_model
+        from divconq.split import read_manifest
         from divconq.training import compile_model, configure_tensorflow, one_hot
 
-        df = pd.read_csv(manifest)
+        df = read_manifest(manifest)
         n_train = int(df.loc[df.split == "train", "n_snippets"].sum())
         n_val = int(df.loc[df.split == "val", "n_snippets"].sum())
         rng = np.random.default_rng(0)

@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from divconq.split import read_manifest, spectrogram_path
+
 #: Track-level rules for window-scoring (``input: snippets``) models, the article's first.
 RULES = ("sum", "mean_log", "vote")
 #: Rule name of the whole-clip model's track prediction.
@@ -518,14 +520,6 @@ def check_params(model_params, file_params, path) -> None:
         raise ValueError(f"{path}: features differ from the model's ({detail})")
 
 
-def _resolve(path, base_dir) -> Path:
-    p = Path(path)
-    if base_dir is not None and not p.is_absolute() and not p.exists():
-        if (Path(base_dir) / p).exists():
-            return Path(base_dir) / p
-    return p
-
-
 def score_tracks(
     bundle,
     tracks: pd.DataFrame,
@@ -572,7 +566,8 @@ def score_tracks(
         pending, pending_n = [], 0
 
     for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
-        feats, file_params, _ = read_hdf5(_resolve(h5_path, base_dir), clip=(kind == "clip"))
+        path = spectrogram_path(h5_path, base_dir)
+        feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
         check_params(getattr(bundle, "params", None), file_params, h5_path)
         if kind == "clip":
             if feats.clip_mel_db is None:
@@ -594,13 +589,6 @@ def score_tracks(
     flush()
     all_scores = np.concatenate(scores, axis=0) if scores else np.zeros((0, n_classes))
     return WindowScores(ids, starts, snippets, all_scores, class_names, kind)
-
-
-def read_manifest(manifest) -> pd.DataFrame:
-    """The split manifest (path or DataFrame); ids and labels stay strings."""
-    if isinstance(manifest, pd.DataFrame):
-        return manifest
-    return pd.read_csv(manifest, dtype={"track": str, "label": str, "split": str})
 
 
 def evaluate(

@@ -692,6 +692,26 @@ def write_manifest(df: pd.DataFrame, path) -> Path:
     return path
 
 
+def read_manifest(manifest) -> pd.DataFrame:
+    """The split manifest (a path or a DataFrame); ids, labels and splits stay strings."""
+    if isinstance(manifest, pd.DataFrame):
+        return manifest
+    return pd.read_csv(manifest, dtype={"track": str, "label": str, "split": str})
+
+
+def spectrogram_path(path, base_dir=None) -> Path:
+    """A manifest's ``spectrogram`` entry as a path to open.
+
+    Relative entries are relative to the workflow's working directory; where one
+    does not exist as given, ``base_dir / path`` is used if that exists.
+    """
+    p = Path(path)
+    if base_dir is not None and not p.is_absolute() and not p.exists():
+        if (Path(base_dir) / p).exists():
+            return Path(base_dir) / p
+    return p
+
+
 def write_report(report: SplitReport, path) -> Path:
     """Write :meth:`SplitReport.to_text` to ``path`` (e.g. ``results/split/report.txt``)."""
     path = Path(path)

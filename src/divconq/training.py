@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from divconq.features import FeatureParams, read_params
+from divconq.split import read_manifest, spectrogram_path
 
 log = logging.getLogger(__name__)
 
@@ -153,13 +154,6 @@ class SplitData:
     tracks: list
 
 
-def read_manifest(manifest) -> pd.DataFrame:
-    """The split manifest as a DataFrame (a path or a DataFrame)."""
-    if isinstance(manifest, pd.DataFrame):
-        return manifest
-    return pd.read_csv(manifest, dtype={"track": str, "label": str, "split": str})
-
-
 def class_names_of(manifest: pd.DataFrame) -> list[str]:
     """Sorted labels of the manifest; every one must have training tracks."""
     names = sorted(manifest["label"].astype(str).unique())
@@ -168,13 +162,6 @@ def class_names_of(manifest: pd.DataFrame) -> list[str]:
     if missing:
         raise ValueError(f"classes without training tracks: {', '.join(missing)}")
     return names
-
-
-def _resolve(path, base: Path | None) -> Path:
-    p = Path(path)
-    if not p.is_absolute() and base is not None and not p.exists() and (base / p).exists():
-        return base / p
-    return p
 
 
 def load_split(
@@ -218,12 +205,11 @@ def load_split(
         raise ValueError(f"input must be 'snippets' or 'clip', not {input!r}")
     df = read_manifest(manifest)
     rows = df[df["split"] == split].sort_values("track")
-    base = Path(base_dir) if base_dir is not None else None
     index = {name: i for i, name in enumerate(class_names)}
     # Pass 1: counts and shapes from the metadata only (no spectrogram is read).
     counts, params, shape, paths = [], None, None, []
     for h5_path in rows["spectrogram"]:
-        p = _resolve(h5_path, base)
+        p = spectrogram_path(h5_path, base_dir)
         paths.append(p)
         with h5py.File(p, "r") as h5:
             file_params = read_params(h5.attrs)
