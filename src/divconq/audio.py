@@ -197,12 +197,7 @@ def read_blocks(path) -> tuple[int, int, Iterator[np.ndarray]]:
 
 
 def decode(path) -> tuple[np.ndarray, int]:
-    """Decode a file at its native rate and channel count.
-
-    Parameters
-    ----------
-    path : str or Path
-        Audio file.
+    """Decode a whole file at its native rate: :func:`read_blocks`' blocks put together.
 
     Returns
     -------
@@ -210,11 +205,6 @@ def decode(path) -> tuple[np.ndarray, int]:
         Samples in [-1, 1].
     sample_rate : int
         Native rate in Hz.
-
-    Raises
-    ------
-    AudioError
-        If neither libsndfile nor ffmpeg can decode it, or it holds no samples.
     """
     sr, _, blocks = read_blocks(path)
     return np.concatenate(list(blocks)), sr
