@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from divconq import evaluation as ev
+from divconq import rules
 
 # Three windows of class 0 confident, three of class 1 by a thin margin:
 # sum -> 0 (large scores), vote -> 1 (most argmaxes), mean_log -> 2 (never near 0).
@@ -50,8 +51,10 @@ def test_mean_log_handles_zero_probability():
 
 
 def test_unknown_rule():
-    with pytest.raises(ValueError):
-        ev.predict_track(DISAGREE, "max")
+    with pytest.raises(ValueError, match="median"):
+        ev.predict_track(DISAGREE, "median")
+    with pytest.raises(ValueError, match="did you mean 'mean_log'"):
+        ev.rule_scores(DISAGREE, "mean-log")
 
 
 def test_classification_metrics():
@@ -92,7 +95,7 @@ def test_snippet_vs_window_per_track_unequal_lengths():
     assert m["window_per_track"]["accuracy"] == pytest.approx(0.5)
     assert m["window_pooled"]["accuracy"] == pytest.approx(20 / 24)
     assert m["track"]["sum"]["accuracy"] == pytest.approx(0.5)
-    assert set(m["track"]) == {"sum", "mean_log", "vote"}
+    assert list(m["track"]) == list(rules.names())  # every rule of the registry
 
 
 def test_window_accuracy_per_track_direct():

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, write_tone
 
+from divconq import rules
 from divconq.cli import main
 from divconq.features import FeatureParams, read_hdf5, track_features
 
@@ -345,7 +346,7 @@ def test_csv_windows_and_output_file(tmp_path, model, capsys):
     np.testing.assert_allclose(track[CLASSES].astype(float), df[CLASSES][1:].mean(), atol=1e-5)
 
 
-@pytest.mark.parametrize("rule", ["sum", "mean-log", "vote"])
+@pytest.mark.parametrize("rule", rules.names())
 def test_rules_are_the_evaluation_rules(tmp_path, model, capsys, rule):
     from divconq.evaluation import predict_track
 
@@ -354,8 +355,26 @@ def test_rules_are_the_evaluation_rules(tmp_path, model, capsys, rule):
     assert code == 0, err
     (item,) = doc["files"]
     scores = np.array([[w["scores"][c] for c in CLASSES] for w in item["windows"]])
-    assert item["prediction"] == CLASSES[predict_track(scores, rule.replace("-", "_"))]
+    assert item["prediction"] == CLASSES[predict_track(scores, rule)]
     assert doc["rule"] == rule
+    # The shown track scores are the rule's display values: they sum to 1.
+    np.testing.assert_allclose(sum(item["scores"].values()), 1.0, atol=1e-5)
+    assert max(item["scores"], key=item["scores"].get) == item["top"][0][0]
+
+
+def test_unknown_rule_is_an_error_with_a_hint(tmp_path, model, capsys):
+    """``mean-log`` (the old spelling) is refused by the command line, naming
+    ``mean_log``; the Python API refuses unknown rules too, before any work."""
+    from divconq.predict import Predictor, track_values
+
+    f = music(tmp_path / "a.wav", 4)
+    with pytest.raises(SystemExit):
+        main(["predict", str(f), "--model", str(model), "--rule", "mean-log"])
+    assert "did you mean 'mean_log'" in capsys.readouterr().err
+    with pytest.raises(rules.UnknownRuleError, match="median"):
+        Predictor(model, warmup=False).predict_file(f, rule="median")
+    with pytest.raises(rules.UnknownRuleError):
+        track_values(np.full((2, 3), 1 / 3), "median")
 
 
 def test_table_windows(tmp_path, model, capsys):
@@ -385,7 +404,8 @@ def test_plot_writes_pngs(tmp_path, model, capsys):
 def test_progress_bar_only_on_a_terminal(tmp_path, model, capsys):
     import io
 
-    from divconq.predict import _Progress
+    from divconq.cli_predict import predict_files, progress_bar
+    from divconq.predict import Predictor
 
     d = tmp_path / "in"
     for i in range(3):
@@ -394,10 +414,15 @@ def test_progress_bar_only_on_a_terminal(tmp_path, model, capsys):
     code = main(["predict", str(d), "--model", str(model), "--format", "csv"])
     assert code == 0 and capsys.readouterr().err == ""
     buf = io.StringIO()
-    bar = _Progress(3, True, stream=buf)
-    bar.update(1, "a.wav")
-    bar.close()
-    assert "1/3" in buf.getvalue() and "a.wav" in buf.getvalue()
+    files = sorted(d.iterdir())
+    preds, errors = predict_files(
+        files, Predictor(model), bar=progress_bar(len(files), True, stream=buf)
+    )
+    assert len(preds) == 3 and not errors
+    assert "3/3" in buf.getvalue() and "0.wav" in buf.getvalue()
+    hidden = io.StringIO()  # not a terminal: tqdm stays silent unless asked
+    predict_files(files[:1], Predictor(model), bar=progress_bar(1, None, stream=hidden))
+    assert hidden.getvalue() == ""
 
 
 # ---------------------------------------------------------------------------
@@ -452,8 +477,8 @@ def test_consistent_with_training_features_and_evaluation(tmp_path, model):
     table = evaluation.track_table(ws, manifest)
     pred = predictor.predict_file(mp3)
     np.testing.assert_allclose(pred.scores, ws.scores, atol=1e-5)
-    for rule, name in (("sum", "sum"), ("mean-log", "mean_log"), ("vote", "vote")):
-        assert predictor.predict_file(mp3, rule=rule).label == table.at[0, f"pred_{name}"]
+    for rule in rules.names():
+        assert predictor.predict_file(mp3, rule=rule).label == table.at[0, f"pred_{rule}"]
     assert pred.label == table.at[0, "pred_sum"]
     assert pred.rule == "sum"
 
@@ -486,7 +511,7 @@ def test_stereo_and_rate_change_go_through_load(tmp_path, model):
 
 
 def test_tensorflow_notices_are_filtered():
-    from divconq.predict import _TF_NOISE
+    from divconq.cli_predict import _TF_NOISE
 
     noise = [
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",

@@ -19,8 +19,8 @@ Input: the ``metrics.json`` of every ``results/eval/<experiment>/seed<N>/`` (see
 
 Levels: ``snippet`` (pooled training-style snippets, the article's snippet
 level), ``window_per_track`` (all windows' accuracy averaged per track),
-``track_<rule>`` for each track rule (``sum`` is the article's), and
-``track_clip`` for whole-clip models.
+``track_<rule>`` for each track rule of :mod:`divconq.rules` (``sum`` is the
+article's), and ``track_clip`` for whole-clip models.
 """
 
 from __future__ import annotations
@@ -33,20 +33,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: Level names, in table order.
-LEVELS = ("snippet", "window_per_track", "track_sum", "track_mean_log", "track_vote", "track_clip")
+from divconq import rules
+
 #: Level name of the paired difference rows.
 DIFF_LEVEL = "track_sum-snippet"
-#: What each level means, for the markdown table and the report.
+#: What each level means, for the markdown table and the report, in table order:
+#: the window levels, then one track level per rule of :mod:`divconq.rules`.
 LEVEL_LABELS = {
     "snippet": "snippet (training-style snippets pooled)",
     "window_per_track": "window, accuracy averaged per track (all 1-s-hop windows)",
-    "track_sum": "track, sum of scores (article)",
-    "track_mean_log": "track, mean log-probability",
-    "track_vote": "track, majority vote",
-    "track_clip": "track, whole 30-s clip model",
+    **{f"track_{r.name}": r.label for r in (*rules.RULES.values(), rules.CLIP)},
     DIFF_LEVEL: "paired difference track (sum) - snippet",
 }
+#: Level names, in table order.
+LEVELS = tuple(level for level in LEVEL_LABELS if level != DIFF_LEVEL)
 SPLITS = ("val", "test")
 #: Published reference: track level beats snippet level by this many points (mean of 10 runs).
 REFERENCE_GAIN_POINTS = 12.2

@@ -61,9 +61,19 @@ def _cmd_predict(args) -> int:
     # and threads spinning against TensorFlow's cost up to 5x on a busy machine.
     # (Only effective before numpy is imported, as it is here.)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from divconq.predict import run
+    from divconq.cli_predict import run
 
     return run(args)
+
+
+def _track_rule(name: str) -> str:
+    """``--rule``: a name of :data:`divconq.rules.RULES`, else an error with a hint."""
+    from divconq import rules
+
+    try:
+        return rules.get(name, clip=False).name
+    except rules.UnknownRuleError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,11 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a model folder (results/models/<experiment>/seed<N>) or an experiment "
         "folder, whose seed models are averaged",
     )
+    from divconq import rules
+
     p.add_argument(
         "--rule",
-        choices=["sum", "mean-log", "vote"],
-        default="sum",
-        help="how window scores make a track prediction (default: sum, the article's)",
+        type=_track_rule,
+        default=rules.DEFAULT,
+        metavar="{" + ",".join(rules.names()) + "}",
+        help=f"how window scores make a track prediction (default: {rules.DEFAULT}, the article's)",
     )
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--windows", action="store_true", help="also print per-window scores")

@@ -17,14 +17,9 @@ Levels
     each track weighs the same whatever its length. (The pooled window accuracy
     ``window_pooled`` is reported too, for reference.)
 ``track``
-    One prediction per track from all of its window scores, by one of the rules
-    in :data:`RULES`:
-
-    - ``sum``: the article's rule, argmax of the class scores summed over windows;
-    - ``mean_log``: argmax of the mean log-probability (the product of the window
-      probabilities, i.e. naive-Bayes pooling; probabilities are floored at
-      :data:`LOG_FLOOR`);
-    - ``vote``: majority vote of the window argmaxes, ties broken by the summed score.
+    One prediction per track from all of its window scores, by each rule of
+    :mod:`divconq.rules` (``sum``, the article's rule, is the argmax of the class
+    scores summed over windows).
 
 For a whole-clip model (``input: clip``) a track has a single score, that of its
 clip: snippet and window levels are undefined (NaN), and the track level is the
@@ -48,14 +43,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from divconq import rules
 from divconq.split import read_manifest, spectrogram_path
 
 #: Track-level rules for window-scoring (``input: snippets``) models, the article's first.
-RULES = ("sum", "mean_log", "vote")
+RULES = rules.names()
 #: Rule name of the whole-clip model's track prediction.
-CLIP_RULE = "clip"
-#: Probabilities are floored here before the log of ``mean_log`` (softmax can underflow to 0).
-LOG_FLOOR = 1e-12
+CLIP_RULE = rules.CLIP.name
 #: Splits evaluated by default.
 SPLITS = ("val", "test")
 
@@ -72,29 +66,23 @@ def rule_scores(scores: np.ndarray, rule: str) -> np.ndarray:
     scores : np.ndarray, shape (n_windows, n_classes)
         Softmax scores of the track's windows.
     rule : str
-        ``sum``, ``mean_log``, ``vote`` (or ``clip``, which is ``sum`` of the one clip score).
+        A rule of :data:`divconq.rules.RULES` (or ``clip``, the one clip score).
 
     Returns
     -------
     np.ndarray, float64, shape (n_classes,)
-        ``sum``: summed scores; ``mean_log``: mean log-probability; ``vote``: votes
-        plus the summed score scaled into [0, 0.5), so that the argmax is the
-        majority class and ties go to the largest summed score.
+        The rule's score function (see :mod:`divconq.rules`).
+
+    Raises
+    ------
+    divconq.rules.UnknownRuleError
+        For a rule not in the registry.
     """
+    rule_ = rules.get(rule)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[0] == 0:
         raise ValueError(f"need scores of shape (n_windows >= 1, n_classes), got {scores.shape}")
-    summed = scores.sum(axis=0)
-    if rule in ("sum", CLIP_RULE):
-        return summed
-    if rule == "mean_log":
-        return np.log(np.maximum(scores, LOG_FLOOR)).mean(axis=0)
-    if rule == "vote":
-        votes = np.bincount(scores.argmax(axis=1), minlength=scores.shape[1]).astype(np.float64)
-        # Softmax scores are >= 0, so summed <= n_windows * max: the tie-breaker stays below 1 vote.
-        scale = 2.0 * max(float(np.abs(summed).max()), 1e-300)
-        return votes + summed / scale
-    raise ValueError(f"unknown rule {rule!r}; known: {RULES + (CLIP_RULE,)}")
+    return rule_.score(scores)
 
 
 def predict_track(scores: np.ndarray, rule: str) -> int:

@@ -25,6 +25,9 @@ if not workflow.deployment_settings.deployment_method:
     )
 shell.prefix(SHELL_PREFIX)
 sys.path.insert(0, SRC)
+from divconq.rules import check_config as check_track_rule
+
+check_track_rule(config)
 
 from divconq.features import FeatureParams
 from divconq.inventory import DatasetError, discover
