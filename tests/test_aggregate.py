@@ -144,7 +144,7 @@ def test_table_recomputed_from_tracks_csv(tmp_path):
         tmp_path / "t" / "accuracy_per_seed.csv",
         tmp_path / "t" / "accuracy.html",
     )
-    assert (tmp_path / "t" / "accuracy.html").read_text().count("<table>") == 2
+    assert (tmp_path / "t" / "accuracy.html").read_text().count("<table") == 2
     saved = pd.read_csv(tmp_path / "t" / "accuracy.csv", keep_default_na=False, na_values=[""])
     pd.testing.assert_frame_equal(
         saved.drop(columns="note"), table.drop(columns="note"), check_dtype=False
@@ -175,3 +175,34 @@ def test_table_recomputed_from_tracks_csv(tmp_path):
         row = got.loc[(ag.DIFF_LEVEL, sp)]
         assert row["mean"] == pytest.approx(np.mean(d))
         assert row["p_ttest"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+
+
+def test_markdown_and_html_show_the_display_tables(tmp_path):
+    """Both renderings carry the display DataFrames' cells as they are (signs kept,
+    no number re-parsing), the levels as code, and the paired-difference section."""
+    import html
+    import re
+
+    files = _write(
+        tmp_path, [_metrics("e", s, a, b) for s, (a, b) in enumerate(zip(SNIP, TRACK, strict=True))]
+    )
+    table = ag.summarize(ag.load_per_seed(files))
+    acc, diff = ag.accuracy_display(table), ag.difference_display(table)
+    assert list(acc["level"]) == [f"`{lvl}`" for lvl in ag.LEVELS if lvl != "track_clip"]
+    assert diff["mean"].str.startswith("+").all()
+    md, page = ag.to_markdown(table), ag.to_html(table)
+    md_rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in md.splitlines()
+        if line.startswith("|") and not set(line) <= set("|:- ")
+    ]
+    want = [list(acc.columns)] + acc.values.tolist()
+    want += [list(diff.columns)] + diff.values.tolist()
+    assert md_rows == want
+    html_cells = [
+        html.unescape(re.sub(r"</?code>", "`", c)).strip()
+        for c in re.findall(r"<t[dh]>(.*?)</t[dh]>", page, re.S)
+    ]
+    assert html_cells == [c for row in want for c in row]
+    assert "<code>track_sum</code>" in page and page.count("<table") == 2
+    assert "## Paired difference track (sum) − snippet, per seed" in md

@@ -271,7 +271,7 @@ def summarize(per_seed: pd.DataFrame, diff=("track_sum", "snippet")) -> pd.DataF
 
 
 # ---------------------------------------------------------------------------
-# Markdown
+# Tables for humans: one display DataFrame per table, rendered as Markdown and HTML
 
 
 def _pct(x, signed=False) -> str:
@@ -286,21 +286,16 @@ def _p(x) -> str:
     return f"{x:.3g}"
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """Human-readable markdown of :func:`summarize`'s table (percent, 1 decimal)."""
-    lines = ["# Accuracy over seeds", ""]
-    lines += [
-        "Accuracy in %: mean ± SD over seeds, [min, max], n = number of seeds. Levels:",
-        "",
-    ]
-    lines += [f"- `{k}`: {v}" for k, v in LEVEL_LABELS.items() if k != DIFF_LEVEL]
-    lines.append("")
+def accuracy_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy rows of :func:`summarize`'s table as shown: one row per experiment
+    and level, per split ``mean ± SD`` and ``[min, max]`` in percent (strings;
+    levels as Markdown code spans)."""
     acc = table[table["level"] != DIFF_LEVEL]
     splits = [s for s in SPLITS if s in set(acc["split"])] + sorted(set(acc["split"]) - set(SPLITS))
-    header = ["experiment", "level", "n"]
+    columns = ["experiment", "level", "n"]
     for s in splits:
-        header += [f"{s} mean ± SD", f"{s} [min, max]"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        columns += [f"{s} mean ± SD", f"{s} [min, max]"]
+    rows = []
     for (exp, level), g in acc.groupby(["experiment", "level"], sort=False):
         by = g.set_index("split")
         ns = sorted({int(n) for n in g["n_seeds"]})
@@ -312,83 +307,94 @@ def to_markdown(table: pd.DataFrame) -> str:
                 cells += [f"{_pct(r['mean'])}{sd}", f"[{_pct(r['min'])}, {_pct(r['max'])}]"]
             else:
                 cells += ["–", "–"]
-        lines.append("| " + " | ".join(cells) + " |")
-    diff = table[table["level"] == DIFF_LEVEL]
-    lines += [
-        "",
-        "## Paired difference track (sum) − snippet, per seed",
-        "",
-        "Percentage points; 95 % CI: t interval of the mean difference; p: two-sided paired "
-        "t-test and exact Wilcoxon signed-rank test over seeds. "
-        f"Published reference: +{REFERENCE_GAIN_POINTS} points (mean of 10 runs).",
-        "",
+        rows.append(cells)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def difference_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The paired difference rows of :func:`summarize`'s table as shown (percentage
+    points, p-values to 3 significant digits; strings)."""
+    rows = []
+    for _, r in table[table["level"] == DIFF_LEVEL].iterrows():
+        ci = (
+            "–"
+            if math.isnan(r["ci_low"])
+            else f"[{_pct(r['ci_low'], True)}, {_pct(r['ci_high'], True)}]"
+        )
+        rows.append(
+            [str(r["experiment"]), str(r["split"]), str(int(r["n_seeds"])), _pct(r["mean"], True)]
+            + [ci, _p(r["p_ttest"]), _p(r["p_wilcoxon"]), str(r["note"] or "")]
+        )
+    columns = ["experiment", "split", "n", "mean", "95 % CI", "t-test p", "Wilcoxon p", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _document(table: pd.DataFrame) -> list[tuple[str, object]]:
+    """The accuracy page as blocks ``(kind, content)``: ``h1``/``h2``/``p`` with a
+    string, ``ul`` with a list of strings, ``table`` with a display DataFrame.
+    Text uses Markdown code spans (`` `x` ``)."""
+    diff = difference_display(table)
+    levels = [f"`{k}`: {v}" for k, v in LEVEL_LABELS.items() if k != DIFF_LEVEL]
+    return [
+        ("h1", "Accuracy over seeds"),
+        ("p", "Accuracy in %: mean ± SD over seeds, [min, max], n = number of seeds. Levels:"),
+        ("ul", levels),
+        ("table", accuracy_display(table)),
+        ("h2", "Paired difference track (sum) − snippet, per seed"),
+        (
+            "p",
+            "Percentage points; 95 % CI: t interval of the mean difference; p: two-sided "
+            "paired t-test and exact Wilcoxon signed-rank test over seeds. "
+            f"Published reference: +{REFERENCE_GAIN_POINTS} points (mean of 10 runs).",
+        ),
+        ("table", diff) if len(diff) else ("p", "No experiment has both snippet and track levels."),
     ]
-    if len(diff):
-        header = ["experiment", "split", "n", "mean", "95 % CI", "t-test p", "Wilcoxon p", "note"]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for _, r in diff.iterrows():
-            ci = (
-                "–"
-                if math.isnan(r["ci_low"])
-                else f"[{_pct(r['ci_low'], True)}, {_pct(r['ci_high'], True)}]"
+
+
+#: Display columns aligned left (the others hold numbers and align right).
+_TEXT_COLUMNS = ("experiment", "level", "split", "note")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Human-readable Markdown of :func:`summarize`'s table (percent, 1 decimal)."""
+    parts = []
+    for kind, content in _document(table):
+        if kind == "table":
+            # Cells are shown as formatted: no number parsing ("+5.0" stays "+5.0").
+            align = ["left" if c in _TEXT_COLUMNS else "right" for c in content.columns]
+            text = content.to_markdown(
+                index=False, tablefmt="pipe", disable_numparse=True, colalign=align
             )
-            cells = [
-                str(r["experiment"]),
-                str(r["split"]),
-                str(int(r["n_seeds"])),
-                _pct(r["mean"], True),
-                ci,
-                _p(r["p_ttest"]),
-                _p(r["p_wilcoxon"]),
-                str(r["note"] or ""),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-    else:
-        lines.append("No experiment has both snippet and track levels.")
-    return "\n".join(lines) + "\n"
+        elif kind == "ul":
+            text = "\n".join(f"- {item}" for item in content)
+        else:
+            text = {"h1": "# ", "h2": "## ", "p": ""}[kind] + content
+        parts.append(text)
+    return "\n\n".join(parts) + "\n"
+
+
+def _inline_html(text: str) -> str:
+    """Escaped text with Markdown code spans as ``<code>``."""
+    from html import escape
+
+    text = escape(text)
+    while text.count("`") >= 2:
+        text = text.replace("`", "<code>", 1).replace("`", "</code>", 1)
+    return text
 
 
 def to_html(table: pd.DataFrame) -> str:
-    """Standalone HTML page of :func:`to_markdown`'s tables (for the Snakemake report)."""
-    from html import escape
-
-    def cell(text: str) -> str:
-        text = escape(text)
-        while "`" in text:  # `code` spans
-            text = text.replace("`", "<code>", 1).replace("`", "</code>", 1)
-        return text
-
-    out, in_table = [], False
-    for line in to_markdown(table).splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if all(set(c) <= {"-"} for c in cells):
-                continue
-            if not in_table:
-                out.append("<table><tr>" + "".join(f"<th>{cell(c)}</th>" for c in cells))
-                out.append("</tr>")
-                in_table = True
-            else:
-                out.append("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if out and out[-1].startswith("<li>") and not line.startswith("- "):
-            out.append("</ul>")
-        if line.startswith("## "):
-            out.append(f"<h2>{cell(line[3:])}</h2>")
-        elif line.startswith("# "):
-            out.append(f"<h1>{cell(line[2:])}</h1>")
-        elif line.startswith("- "):
-            if not out or not out[-1].startswith("<li>"):
-                out.append("<ul>")
-            out.append(f"<li>{cell(line[2:])}</li>")
-            continue
-        elif line:
-            out.append(f"<p>{cell(line)}</p>")
-    if in_table:
-        out.append("</table>")
+    """Standalone HTML page of the tables of :func:`to_markdown` (for the Snakemake report)."""
+    out = []
+    for kind, content in _document(table):
+        if kind == "table":
+            formatters = dict.fromkeys(content.columns, _inline_html)
+            html = content.to_html(index=False, escape=False, border=0, formatters=formatters)
+            out.append(html)
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in content) + "</ul>")
+        else:
+            out.append(f"<{kind}>{_inline_html(content)}</{kind}>")
     style = (
         "body{font-family:sans-serif;font-size:14px}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
