@@ -114,3 +114,47 @@ def test_config_check_stops_the_workflow(tmp_path):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "predict.rule" in out and "did you mean 'mean_log'" in out
+
+
+def test_max_rule():
+    """``max``: the class with the single most confident window wins (a track with
+    one strong section), where sum, mean_log and vote all pick the steady class."""
+    steady = [0.6, 0.4, 0.0]
+    strong = [0.02, 0.03, 0.95]
+    s = np.array([steady] * 9 + [strong])
+    assert {n: evaluation.predict_track(s, n) for n in ("sum", "mean_log", "vote")} == {
+        "sum": 0,
+        "mean_log": 0,
+        "vote": 0,
+    }
+    assert evaluation.predict_track(s, "max") == 2
+    np.testing.assert_allclose(evaluation.rule_scores(s, "max"), [0.6, 0.4, 0.95])
+    index, shown = track_values(s, "max")
+    assert index == 2
+    np.testing.assert_allclose(shown, np.array([0.6, 0.4, 0.95]) / 1.95)
+    assert "track_max" in aggregate.LEVELS
+    assert aggregate.LEVEL_LABELS["track_max"] == "track, maximum window score"
+    rules.check_config({"predict": {"rule": "max"}})
+    assert (
+        build_parser().parse_args(["predict", "x.wav", "--model", "m", "--rule", "max"]).rule
+        == "max"
+    )
+
+
+def test_max_in_evaluation_files_and_tables(tmp_path):
+    """A rule added to the registry reaches tracks.csv, metrics.json and the tables."""
+    import pandas as pd
+
+    names = ["a", "b", "c"]
+    s = np.array([[0.6, 0.4, 0.0]] * 9 + [[0.02, 0.03, 0.95]])
+    ws = evaluation.WindowScores(["c/x"] * 10, range(10), [True] * 10, s, names)
+    manifest = pd.DataFrame({"track": ["c/x"], "label": ["c"], "split": ["test"]})
+    out = tmp_path / "eval" / "e" / "seed0"
+    metrics = evaluation.write_outputs(out, ws, manifest, splits=["test"], experiment="e", seed=0)
+    assert pd.read_csv(out / "tracks.csv").at[0, "pred_max"] == "c"
+    assert metrics["splits"]["test"]["track"]["max"]["accuracy"] == 1.0
+    assert metrics["splits"]["test"]["track"]["sum"]["accuracy"] == 0.0
+    t = tmp_path / "tables"
+    table = aggregate.aggregate([out / "metrics.json"], t / "accuracy.csv", t / "accuracy.md")
+    assert "track_max" in set(table["level"])
+    assert "| `track_max`" in (t / "accuracy.md").read_text()

@@ -101,6 +101,15 @@ def _vote_share(scores):
     return _votes(scores) / len(scores)
 
 
+def _max(scores):
+    return scores.max(axis=0)
+
+
+def _max_share(scores):
+    best = _max(scores)
+    return best / best.sum()
+
+
 #: Every rule a user can choose, by name; the first (``sum``) is the article's and the default.
 RULES: dict[str, Rule] = {
     r.name: r
@@ -108,6 +117,8 @@ RULES: dict[str, Rule] = {
         Rule("sum", _sum, _mean, "track, sum of scores (article)"),
         Rule("mean_log", _mean_log, _normalized_geometric_mean, "track, mean log-probability"),
         Rule("vote", _vote, _vote_share, "track, majority vote"),
+        # For tracks that hold one strong section: the best window of each class.
+        Rule("max", _max, _max_share, "track, maximum window score"),
     )
 }
 #: The whole-clip model's track prediction: the scores of its one clip.
