@@ -70,6 +70,54 @@ def test_classification_metrics():
     assert m["support"] == [2, 2, 1]
 
 
+def _reference_metrics(y_true, y_pred, n_classes):
+    """Per-class precision / recall / F1 counted one class at a time (the definitions)."""
+    precision, recall, f1 = [], [], []
+    for c in range(n_classes):
+        tp = sum(t == c and p == c for t, p in zip(y_true, y_pred, strict=True))
+        fp = sum(t != c and p == c for t, p in zip(y_true, y_pred, strict=True))
+        fn = sum(t == c and p != c for t, p in zip(y_true, y_pred, strict=True))
+        p_c = tp / (tp + fp) if tp + fp else math.nan
+        r_c = tp / (tp + fn) if tp + fn else math.nan
+        if math.isnan(p_c) or math.isnan(r_c):
+            f_c = math.nan
+        else:
+            f_c = 2 * p_c * r_c / (p_c + r_c) if p_c + r_c else 0.0
+        precision.append(p_c)
+        recall.append(r_c)
+        f1.append(f_c)
+    return precision, recall, f1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_classification_metrics_match_the_definitions(seed):
+    """scikit-learn's numbers with the tables' conventions: NaN for an undefined
+    precision or recall, and for F1 then; macro averages over the defined classes."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 6))
+    n = int(rng.integers(0, 25))
+    y_true = rng.integers(0, k, n).tolist()
+    y_pred = rng.integers(0, k, n).tolist()
+    if seed % 2 and k > 1:
+        y_pred = [p if p else 1 for p in y_pred]  # class 0 never predicted
+    m = ev.classification_metrics(y_true, y_pred, k)
+    want = _reference_metrics(y_true, y_pred, k)
+    for key, values in zip(("precision", "recall", "f1"), want, strict=True):
+        np.testing.assert_allclose(m[key], values, equal_nan=True)
+        defined = [v for v in values if not math.isnan(v)]
+        macro = m[f"macro_{key}"]
+        assert macro == pytest.approx(np.mean(defined)) if defined else math.isnan(macro)
+    confusion = np.zeros((k, k), dtype=int)
+    for t, p in zip(y_true, y_pred, strict=True):
+        confusion[t, p] += 1
+    assert m["confusion"] == confusion.tolist() and m["n"] == n
+    assert m["support"] == confusion.sum(axis=1).tolist()
+    if n:
+        assert m["accuracy"] == pytest.approx(np.trace(confusion) / n)
+    else:
+        assert math.isnan(m["accuracy"])
+
+
 def _ws(lengths, correct, snippet_every=2, n_classes=2):
     """Windows of tracks of class 0; ``correct[t]`` windows of track t are right."""
     track, start, snip, scores = [], [], [], []
@@ -286,3 +334,17 @@ def test_evaluate_with_a_real_model(tmp_path):
     assert list(m["splits"]["test"]["track"]) == ["clip"]
     ws, _ = ev.read_window_scores(tmp_path / "eval_clip" / "window_scores.h5")
     assert ws.input == "clip" and len(ws.track) == 3
+
+
+def test_no_sklearn_on_import():
+    """scikit-learn is loaded by the metrics alone: importing evaluation (as
+    ``divconq predict`` does for its track rule) leaves it out."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = "import sys, divconq.evaluation, divconq.predict; print('sklearn' in sys.modules)"
+    env = {"PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.stdout.strip() == "False", proc.stderr

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +96,13 @@ def predict_track(scores: np.ndarray, rule: str) -> int:
 
 
 def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
-    """Accuracy, per-class precision / recall / F1 and the confusion matrix.
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix (``sklearn.metrics``).
 
     Per class ``c``: precision = TP / (TP + FP), recall = TP / (TP + FN),
-    F1 = 2 PR / (P + R); an undefined ratio (no prediction of ``c``, no sample of
-    ``c``) is NaN, and F1 is 0 when P + R = 0. Macro averages skip NaN.
+    F1 = 2 PR / (P + R). An undefined ratio (no prediction of ``c``, no sample of
+    ``c``) is NaN (``zero_division=np.nan``), and so is F1 when P or R is NaN (where
+    scikit-learn would say 0 for a class never predicted: kept as the tables
+    always had it); F1 is 0 when P + R = 0. Macro averages skip NaN.
 
     Parameters
     ----------
@@ -115,34 +118,41 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
         (samples per true class) and ``confusion`` (rows: true class, columns:
         predicted class). With ``n == 0`` every number is NaN.
     """
+    # Imported here: scikit-learn is for evaluation jobs (which load TensorFlow
+    # anyway), not for the per-track jobs or `divconq predict`.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
-    tp = np.diag(confusion).astype(np.float64)
-    predicted = confusion.sum(axis=0)
-    support = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), np.nan)
-        recall = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
-        denom = precision + recall
-        f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
-        f1 = np.where(np.isnan(denom), np.nan, f1)
     n = int(len(y_true))
+    labels = np.arange(n_classes)
+    if n == 0:
+        nan = [math.nan] * n_classes
+        confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+        precision = recall = f1 = np.array(nan)
+    else:
+        with warnings.catch_warnings():
+            # With one class, scikit-learn warns of a single label although it is given.
+            warnings.filterwarnings("ignore", "A single label was found", UserWarning)
+            confusion = confusion_matrix(y_true, y_pred, labels=labels)
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=None, zero_division=np.nan
+        )
+        f1 = np.where(np.isnan(precision) | np.isnan(recall), np.nan, f1)
 
     def _mean(a):
         return float(np.nanmean(a)) if np.any(~np.isnan(a)) else math.nan
 
     return {
         "n": n,
-        "accuracy": float(tp.sum() / n) if n else math.nan,
-        "precision": precision.tolist(),
-        "recall": recall.tolist(),
-        "f1": f1.tolist(),
+        "accuracy": float(np.trace(confusion) / n) if n else math.nan,
+        "precision": [float(v) for v in precision],
+        "recall": [float(v) for v in recall],
+        "f1": [float(v) for v in f1],
         "macro_precision": _mean(precision),
         "macro_recall": _mean(recall),
         "macro_f1": _mean(f1),
-        "support": support.tolist(),
+        "support": confusion.sum(axis=1).tolist(),
         "confusion": confusion.tolist(),
     }
 
