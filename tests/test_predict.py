@@ -550,3 +550,47 @@ def test_workflow_predictions_target(tmp_path, experiment):
     pred = Predictor(experiment).predict_file(inbox / "first song.wav")
     assert df["prediction"].iloc[0] == pred.label
     np.testing.assert_allclose(df[CLASSES].iloc[1:].to_numpy(), pred.scores, atol=1e-5)
+
+
+def peak_rss_of_predict(model_dir, audio) -> int:
+    """Peak resident memory (bytes) of ``divconq predict`` on one file, in a fresh
+    process: a wrapper runs the command as its only child and reports
+    ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the test process's own children would
+    mix in other tests' processes)."""
+    cmd = [sys.executable, "-m", "divconq.cli", "predict", str(audio), "--model", str(model_dir)]
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        f"proc = subprocess.run({cmd!r}, stdout=subprocess.DEVNULL)\n"
+        "sys.exit(proc.returncode) if proc.returncode else None\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.strip()) * 1024  # Linux reports KiB
+
+
+@pytest.mark.slow
+def test_memory_of_a_10_minute_mp3_is_that_of_a_2_minute_one(tmp_path):
+    """Issue 12: ``divconq predict`` with the article's model on a 10-minute 44.1 kHz
+    stereo MP3 peaks under 1.5 GB, and within 10 % of its peak on a 2-minute file
+    (decoding, features and scores stream; only the window scores are kept)."""
+    from divconq.model import build_model
+    from divconq.mp3 import to_mp3
+
+    model_dir = write_model_dir(tmp_path / "article" / "seed0")
+    build_model("article", len(CLASSES), (P.n_frames, P.n_mels, 1)).save(model_dir / "model.keras")
+    peaks = {}
+    for minutes in (2, 10):
+        wav = write_tone(tmp_path / f"{minutes}min.wav", 60 * minutes, sr=44100, channels=2)
+        mp3 = tmp_path / f"{minutes}min.mp3"
+        to_mp3(wav, mp3)
+        wav.unlink()
+        peaks[minutes] = peak_rss_of_predict(model_dir, mp3)
+    print(
+        f"peak RSS of divconq predict: { ({k: f'{v / 2**20:.0f} MiB' for k, v in peaks.items()}) }"
+    )
+    assert peaks[10] < 1.5 * 2**30, peaks
+    assert peaks[10] <= 1.10 * peaks[2], peaks
