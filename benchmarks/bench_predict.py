@@ -135,7 +135,7 @@ def bench_speed(model, durations, repeats: int, batch_size: int) -> list[dict]:
 
 def seed_window_scores(model_dir: Path, tracks, eval_root: Path | None):
     """WindowScores of the test tracks for one seed (saved evaluation, else scored here)."""
-    from divconq import evaluation, inference
+    from divconq import evaluation, inference, scoring
 
     saved = eval_root / model_dir.name / "window_scores.h5" if eval_root else None
     if saved is not None and saved.exists():
@@ -147,7 +147,7 @@ def seed_window_scores(model_dir: Path, tracks, eval_root: Path | None):
             ws.class_names, ws.input,
         )  # fmt: skip
     else:
-        ws = evaluation.score_tracks(inference.load_model_dir(model_dir), tracks)
+        ws = scoring.score_tracks(inference.load_model_dir(model_dir), tracks)
         source = "scored here"
     return ws, source
 

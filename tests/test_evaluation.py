@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from divconq import evaluation as ev
-from divconq import rules
+from divconq import metrics, rules, scoring
 
 # Three windows of class 0 confident, three of class 1 by a thin margin:
 # sum -> 0 (large scores), vote -> 1 (most argmaxes), mean_log -> 2 (never near 0).
@@ -60,7 +60,7 @@ def test_unknown_rule():
 def test_classification_metrics():
     y_true = [0, 0, 1, 1, 2]
     y_pred = [0, 1, 1, 1, 1]
-    m = ev.classification_metrics(y_true, y_pred, 3)
+    m = metrics.classification_metrics(y_true, y_pred, 3)
     assert m["accuracy"] == pytest.approx(3 / 5)
     assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
     assert m["precision"][0] == 1.0 and m["precision"][1] == pytest.approx(0.5)
@@ -100,7 +100,7 @@ def test_classification_metrics_match_the_definitions(seed):
     y_pred = rng.integers(0, k, n).tolist()
     if seed % 2 and k > 1:
         y_pred = [p if p else 1 for p in y_pred]  # class 0 never predicted
-    m = ev.classification_metrics(y_true, y_pred, k)
+    m = metrics.classification_metrics(y_true, y_pred, k)
     want = _reference_metrics(y_true, y_pred, k)
     for key, values in zip(("precision", "recall", "f1"), want, strict=True):
         np.testing.assert_allclose(m[key], values, equal_nan=True)
@@ -148,10 +148,10 @@ def test_snippet_vs_window_per_track_unequal_lengths():
 
 def test_window_accuracy_per_track_direct():
     ids = ["x"] * 3 + ["y"]
-    assert ev.window_accuracy_per_track(ids, [0, 0, 0, 1], [0, 1, 1, 1]) == pytest.approx(
+    assert metrics.window_accuracy_per_track(ids, [0, 0, 0, 1], [0, 1, 1, 1]) == pytest.approx(
         (1 / 3 + 1) / 2
     )
-    assert math.isnan(ev.window_accuracy_per_track([], [], []))
+    assert math.isnan(metrics.window_accuracy_per_track([], [], []))
 
 
 def test_track_table_and_files(tmp_path):
@@ -249,7 +249,7 @@ def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
     tracks = pd.DataFrame({"track": ["a/t0", "a/t1"], "spectrogram": paths})
     bundle = _FakeBundle()
     bundle.params = params
-    ws = ev.score_tracks(bundle, tracks, chunk_windows=4)
+    ws = scoring.score_tracks(bundle, tracks, chunk_windows=4)
     assert len(ws.track) == 8 and list(ws.track[:3]) == ["a/t0"] * 3
     assert sum(calls) == 8
     np.testing.assert_allclose(ws.scores[3:, 1], 0.9, rtol=1e-6)
@@ -258,7 +258,7 @@ def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
     # A model trained on other features is refused.
     bundle.params = F.FeatureParams(n_mels=64)
     with pytest.raises(ValueError, match="n_mels"):
-        ev.score_tracks(bundle, tracks)
+        scoring.score_tracks(bundle, tracks)
 
 
 def _tiny_model_dir(path, input_kind, class_names, params):

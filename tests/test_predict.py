@@ -440,7 +440,7 @@ def test_consistent_with_training_features_and_evaluation(tmp_path, model):
     with one too, and once more with the library default to bound the difference.
     """
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from divconq import evaluation, inference
+    from divconq import evaluation, inference, scoring
     from divconq.audio import load
     from divconq.predict import Predictor, window_chunks
 
@@ -473,7 +473,7 @@ def test_consistent_with_training_features_and_evaluation(tmp_path, model):
     manifest = pd.DataFrame(
         {"track": ["rock/rock.00001"], "label": ["rock"], "split": ["test"], "spectrogram": [h5]}
     )
-    ws = evaluation.score_tracks(inference.load_model_dir(model), manifest)
+    ws = scoring.score_tracks(inference.load_model_dir(model), manifest)
     table = evaluation.track_table(ws, manifest)
     pred = predictor.predict_file(mp3)
     np.testing.assert_allclose(pred.scores, ws.scores, atol=1e-5)

@@ -29,15 +29,15 @@ Files written by :func:`evaluate` into ``results/eval/<experiment>/seed<N>/``:
 ``window_scores.h5`` (see :func:`write_window_scores`), ``tracks.csv`` (see
 :func:`track_table`) and ``metrics.json`` (see :func:`compute_metrics`).
 
-Nothing here imports TensorFlow except :func:`evaluate`, through
-:mod:`divconq.inference`.
+The metrics themselves are in :mod:`divconq.metrics`, the scoring of the
+tracks' HDF5 with a model in :mod:`divconq.scoring`. Nothing here imports
+TensorFlow except :func:`evaluate`, through :mod:`divconq.inference`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,12 @@ import numpy as np
 import pandas as pd
 
 from divconq import rules
-from divconq.split import read_manifest, spectrogram_path
+from divconq.metrics import (
+    classification_metrics,
+    keras_precision_recall,
+    window_accuracy_per_track,
+)
+from divconq.split import read_manifest
 
 #: Track-level rules for window-scoring (``input: snippets``) models, the article's first.
 RULES = rules.names()
@@ -89,117 +94,6 @@ def rule_scores(scores: np.ndarray, rule: str) -> np.ndarray:
 def predict_track(scores: np.ndarray, rule: str) -> int:
     """Class index predicted for one track from its window scores under ``rule``."""
     return int(np.argmax(rule_scores(scores, rule)))
-
-
-# ---------------------------------------------------------------------------
-# Metrics
-
-
-def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
-    """Accuracy, per-class precision / recall / F1 and the confusion matrix (``sklearn.metrics``).
-
-    Per class ``c``: precision = TP / (TP + FP), recall = TP / (TP + FN),
-    F1 = 2 PR / (P + R). An undefined ratio (no prediction of ``c``, no sample of
-    ``c``) is NaN (``zero_division=np.nan``), and so is F1 when P or R is NaN (where
-    scikit-learn would say 0 for a class never predicted: kept as the tables
-    always had it); F1 is 0 when P + R = 0. Macro averages skip NaN.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of int, shape (n,)
-        Class indices.
-    n_classes : int
-
-    Returns
-    -------
-    dict
-        ``n``, ``accuracy``, ``precision``, ``recall``, ``f1`` (lists of n_classes
-        floats), ``macro_precision``, ``macro_recall``, ``macro_f1``, ``support``
-        (samples per true class) and ``confusion`` (rows: true class, columns:
-        predicted class). With ``n == 0`` every number is NaN.
-    """
-    # Imported here: scikit-learn is for evaluation jobs (which load TensorFlow
-    # anyway), not for the per-track jobs or `divconq predict`.
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    n = int(len(y_true))
-    labels = np.arange(n_classes)
-    if n == 0:
-        nan = [math.nan] * n_classes
-        confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-        precision = recall = f1 = np.array(nan)
-    else:
-        with warnings.catch_warnings():
-            # With one class, scikit-learn warns of a single label although it is given.
-            warnings.filterwarnings("ignore", "A single label was found", UserWarning)
-            confusion = confusion_matrix(y_true, y_pred, labels=labels)
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=None, zero_division=np.nan
-        )
-        f1 = np.where(np.isnan(precision) | np.isnan(recall), np.nan, f1)
-
-    def _mean(a):
-        return float(np.nanmean(a)) if np.any(~np.isnan(a)) else math.nan
-
-    return {
-        "n": n,
-        "accuracy": float(np.trace(confusion) / n) if n else math.nan,
-        "precision": [float(v) for v in precision],
-        "recall": [float(v) for v in recall],
-        "f1": [float(v) for v in f1],
-        "macro_precision": _mean(precision),
-        "macro_recall": _mean(recall),
-        "macro_f1": _mean(f1),
-        "support": confusion.sum(axis=1).tolist(),
-        "confusion": confusion.tolist(),
-    }
-
-
-def keras_precision_recall(scores: np.ndarray, y_true, threshold: float = 0.5) -> dict:
-    """Precision and recall as Keras' ``Precision()`` / ``Recall()`` metrics compute them.
-
-    These are the ``precision`` / ``recall`` columns of ``history.csv``: every
-    (sample, class) output is a binary decision ``score > threshold`` against the
-    one-hot label, pooled over classes (micro average). Reported next to the
-    per-class numbers so that the training curves and the evaluation agree.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    y_true = np.asarray(y_true, dtype=np.int64)
-    if len(y_true) == 0:
-        return {"keras_precision": math.nan, "keras_recall": math.nan}
-    onehot = np.zeros_like(scores, dtype=bool)
-    onehot[np.arange(len(y_true)), y_true] = True
-    pred = scores > threshold
-    tp = float(np.sum(pred & onehot))
-    npred = float(pred.sum())
-    return {
-        "keras_precision": tp / npred if npred else 0.0,
-        "keras_recall": tp / float(onehot.sum()),
-    }
-
-
-def window_accuracy_per_track(track_ids, y_true, y_pred) -> float:
-    """Window accuracy of each track, averaged over tracks (each track weighs the same).
-
-    Parameters
-    ----------
-    track_ids : array-like, shape (n_windows,)
-        Track of each window.
-    y_true, y_pred : array-like of int, shape (n_windows,)
-
-    Returns
-    -------
-    float
-        NaN without windows.
-    """
-    if len(track_ids) == 0:
-        return math.nan
-    df = pd.DataFrame(
-        {"track": np.asarray(track_ids), "ok": np.asarray(y_true) == np.asarray(y_pred)}
-    )
-    return float(df.groupby("track", sort=False)["ok"].mean().mean())
 
 
 # ---------------------------------------------------------------------------
@@ -490,103 +384,7 @@ def recompute(eval_dir, manifest, splits=SPLITS) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# Scoring with a model
-
-
-#: Feature parameters that shape a model input: a file must match the model's on these.
-INPUT_PARAMS = (
-    "sample_rate",
-    "n_fft",
-    "hop_length",
-    "n_mels",
-    "fmin",
-    "fmax",
-    "top_db",
-    "snippet_s",
-    "clip_s",
-)
-
-
-def check_params(model_params, file_params, path) -> None:
-    """Raise ``ValueError`` if a file's features were not computed as the model's inputs were."""
-    if model_params is None or file_params is None:
-        return
-    a, b = model_params.to_dict(), file_params.to_dict()
-    diff = [k for k in INPUT_PARAMS if k in a and k in b and a[k] != b[k]]
-    if diff:
-        detail = ", ".join(f"{k}: model {a[k]!r}, file {b[k]!r}" for k in diff)
-        raise ValueError(f"{path}: features differ from the model's ({detail})")
-
-
-def score_tracks(
-    bundle,
-    tracks: pd.DataFrame,
-    batch_size: int = 256,
-    chunk_windows: int = 4096,
-    base_dir=None,
-):
-    """Score every window (or the clip) of each track once.
-
-    Parameters
-    ----------
-    bundle : divconq.inference.Bundle
-        From :func:`divconq.inference.load_model_dir`.
-    tracks : pd.DataFrame
-        ``track`` and ``spectrogram`` (path of the per-track HDF5), in scoring order.
-    batch_size : int
-        Model batch size.
-    chunk_windows : int
-        Windows of several tracks are scored together up to about this many, to
-        keep batches full while bounding memory.
-    base_dir : str or Path, optional
-        Folder that relative ``spectrogram`` paths are tried against when they do
-        not exist relative to the working directory.
-
-    Returns
-    -------
-    WindowScores
-    """
-    from divconq import inference
-    from divconq.features import read_hdf5
-
-    kind = getattr(bundle, "input", "snippets")
-    class_names = list(bundle.class_names)
-    n_classes = len(class_names)
-    ids, starts, snippets, scores = [], [], [], []
-    pending, pending_n = [], 0
-
-    def flush():
-        nonlocal pending, pending_n
-        if pending:
-            batch = np.concatenate(pending, axis=0)
-            s = np.asarray(inference.score_windows(bundle, batch, batch_size=batch_size))
-            scores.append(s.reshape(len(batch), n_classes))
-        pending, pending_n = [], 0
-
-    for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
-        path = spectrogram_path(h5_path, base_dir)
-        feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
-        check_params(getattr(bundle, "params", None), file_params, h5_path)
-        if kind == "clip":
-            if feats.clip_mel_db is None:
-                raise ValueError(f"{h5_path} has no clip_mel_db for a clip model")
-            s = np.asarray(inference.score_clip(bundle, feats.clip_mel_db), dtype=np.float32)
-            scores.append(s.reshape(-1, n_classes)[:1])
-            ids.append(track)
-            starts.append(0.0)
-            snippets.append(False)
-            continue
-        n = len(feats.start_s)
-        ids.extend([track] * n)
-        starts.extend(feats.start_s.tolist())
-        snippets.extend(feats.is_snippet.tolist())
-        pending.append(feats.mel_db)
-        pending_n += n
-        if pending_n >= chunk_windows:
-            flush()
-    flush()
-    all_scores = np.concatenate(scores, axis=0) if scores else np.zeros((0, n_classes))
-    return WindowScores(ids, starts, snippets, all_scores, class_names, kind)
+# The evaluation stage
 
 
 def evaluate(
@@ -612,7 +410,7 @@ def evaluate(
         Splits to score (only these tracks go through the model).
     batch_size : int
     base_dir : str or Path, optional
-        See :func:`score_tracks`.
+        See :func:`divconq.scoring.score_tracks`.
     **meta
         Stored with the outputs; ``experiment`` and ``seed`` default to the
         model's ``preprocessing.json``.
@@ -623,6 +421,7 @@ def evaluate(
         The metrics (as in ``metrics.json``).
     """
     from divconq import inference
+    from divconq.scoring import score_tracks
 
     bundle = inference.load_model_dir(model_dir)
     pre = Path(model_dir) / "preprocessing.json"

@@ -1,0 +1,109 @@
+"""Scoring the tracks' feature files with a model: the window scores of the
+evaluation stage (:func:`score_tracks`), after checking that a file's features
+were computed as the model's inputs were (:func:`check_params`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from divconq.evaluation import WindowScores
+from divconq.split import spectrogram_path
+
+__all__ = ["INPUT_PARAMS", "check_params", "score_tracks"]
+
+
+#: Feature parameters that shape a model input: a file must match the model's on these.
+INPUT_PARAMS = (
+    "sample_rate",
+    "n_fft",
+    "hop_length",
+    "n_mels",
+    "fmin",
+    "fmax",
+    "top_db",
+    "snippet_s",
+    "clip_s",
+)
+
+
+def check_params(model_params, file_params, path) -> None:
+    """Raise ``ValueError`` if a file's features were not computed as the model's inputs were."""
+    if model_params is None or file_params is None:
+        return
+    a, b = model_params.to_dict(), file_params.to_dict()
+    diff = [k for k in INPUT_PARAMS if k in a and k in b and a[k] != b[k]]
+    if diff:
+        detail = ", ".join(f"{k}: model {a[k]!r}, file {b[k]!r}" for k in diff)
+        raise ValueError(f"{path}: features differ from the model's ({detail})")
+
+
+def score_tracks(
+    bundle,
+    tracks: pd.DataFrame,
+    batch_size: int = 256,
+    chunk_windows: int = 4096,
+    base_dir=None,
+):
+    """Score every window (or the clip) of each track once.
+
+    Parameters
+    ----------
+    bundle : divconq.inference.Bundle
+        From :func:`divconq.inference.load_model_dir`.
+    tracks : pd.DataFrame
+        ``track`` and ``spectrogram`` (path of the per-track HDF5), in scoring order.
+    batch_size : int
+        Model batch size.
+    chunk_windows : int
+        Windows of several tracks are scored together up to about this many, to
+        keep batches full while bounding memory.
+    base_dir : str or Path, optional
+        Folder that relative ``spectrogram`` paths are tried against when they do
+        not exist relative to the working directory.
+
+    Returns
+    -------
+    WindowScores
+    """
+    from divconq import inference
+    from divconq.features import read_hdf5
+
+    kind = getattr(bundle, "input", "snippets")
+    class_names = list(bundle.class_names)
+    n_classes = len(class_names)
+    ids, starts, snippets, scores = [], [], [], []
+    pending, pending_n = [], 0
+
+    def flush():
+        nonlocal pending, pending_n
+        if pending:
+            batch = np.concatenate(pending, axis=0)
+            s = np.asarray(inference.score_windows(bundle, batch, batch_size=batch_size))
+            scores.append(s.reshape(len(batch), n_classes))
+        pending, pending_n = [], 0
+
+    for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
+        path = spectrogram_path(h5_path, base_dir)
+        feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
+        check_params(getattr(bundle, "params", None), file_params, h5_path)
+        if kind == "clip":
+            if feats.clip_mel_db is None:
+                raise ValueError(f"{h5_path} has no clip_mel_db for a clip model")
+            s = np.asarray(inference.score_clip(bundle, feats.clip_mel_db), dtype=np.float32)
+            scores.append(s.reshape(-1, n_classes)[:1])
+            ids.append(track)
+            starts.append(0.0)
+            snippets.append(False)
+            continue
+        n = len(feats.start_s)
+        ids.extend([track] * n)
+        starts.extend(feats.start_s.tolist())
+        snippets.extend(feats.is_snippet.tolist())
+        pending.append(feats.mel_db)
+        pending_n += n
+        if pending_n >= chunk_windows:
+            flush()
+    flush()
+    all_scores = np.concatenate(scores, axis=0) if scores else np.zeros((0, n_classes))
+    return WindowScores(ids, starts, snippets, all_scores, class_names, kind)
