@@ -425,3 +425,80 @@ def test_script_errors_reach_the_log(tmp_path, error):
         assert proc.stderr.strip().count("\n") == 0 and "x.h5" in proc.stderr
     else:
         assert "Traceback" in text and "KeyError" in text and "KeyError" in proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# The workflow: a damaged cache stops the run before training, and the hint rebuilds it
+
+
+def _snakemake(results, *args):
+    from conftest import REPO
+
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2"]
+    cmd += ["--configfile", str(REPO / "tests" / "configs" / "tiny.yaml")]
+    cmd += ["--config", f"results={results}"]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def data_stage(tmp_path_factory):
+    results = tmp_path_factory.mktemp("wf") / "results"
+    proc = _snakemake(results, "data")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return results
+
+
+def _plant_unrecorded(path):
+    """The state a per-track job leaves when killed right after its rename: the output
+    is in place with a fresh timestamp, Snakemake's metadata for it is missing and
+    its "incomplete" marker is still there."""
+    from base64 import urlsafe_b64encode
+
+    from conftest import REPO
+
+    key = urlsafe_b64encode(str(path).encode()).decode()
+    (REPO / ".snakemake" / "metadata" / key).unlink(missing_ok=True)
+    marker = REPO / ".snakemake" / "incomplete" / key
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"external_jobid": None}))
+    os.utime(path)
+
+
+@pytest.mark.slow
+def test_output_renamed_but_unrecorded_is_rerun_or_verified(data_stage):
+    manifest = data_stage / "split" / "manifest.csv"
+    before = manifest.read_text()
+    victim = data_stage / "spectrograms" / "blues" / "blues.00001.h5"
+    _plant_unrecorded(victim)
+    proc = _snakemake(data_stage, "data")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Either Snakemake reran the job or the split job read (and so verified) the file.
+    assert "rule spectrogram" in proc.stderr or "rule split" in proc.stderr, proc.stderr
+    assert manifest.read_text() == before
+    summarize_hdf5(victim)
+
+
+@pytest.mark.slow
+def test_bit_rot_in_a_cached_hdf5_stops_the_split_and_the_hint_rebuilds_it(data_stage):
+    manifest = data_stage / "split" / "manifest.csv"
+    before = manifest.read_text()
+    victim = data_stage / "spectrograms" / "rock" / "rock.00002.h5"
+    good = read_hdf5(victim)[0].mel_db
+    size = victim.stat().st_size
+    with open(victim, "r+b") as f:
+        f.seek(size // 2)
+        f.write(np.random.default_rng(5).bytes(4096))
+    _plant_unrecorded(victim)
+    proc = _snakemake(data_stage, "data")
+    assert proc.returncode != 0
+    line = f"{victim}: damaged file ("
+    assert line in proc.stderr
+    log = (data_stage / "logs" / "split.log").read_text()
+    assert line in log and "Traceback" not in log
+    hint = log[log.index("rm -- ") :].splitlines()[0]
+    assert hint == f"rm -- {victim} && snakemake --cores all"
+    victim.unlink()
+    proc = _snakemake(data_stage, "data")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert manifest.read_text() == before
+    np.testing.assert_array_equal(read_hdf5(victim)[0].mel_db, good)
