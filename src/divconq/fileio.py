@@ -113,9 +113,10 @@ def write_text(path, text: str, fsync: bool = False) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path, obj, fsync: bool = False, indent: int = 1) -> None:
-    """Write ``plain(obj)`` as JSON atomically; NaN and infinity become ``null``."""
-    write_text(path, json.dumps(plain(obj), indent=indent) + "\n", fsync=fsync)
+def write_json(path, obj, fsync: bool = False, indent: int = 1, keep_inf: bool = False) -> None:
+    """Write ``plain(obj, keep_inf=keep_inf)`` as JSON atomically (NaN becomes ``null``)."""
+    text = json.dumps(plain(obj, keep_inf=keep_inf), indent=indent) + "\n"
+    write_text(path, text, fsync=fsync)
 
 
 # ---------------------------------------------------------------------------
@@ -276,9 +277,9 @@ def open_hdf5(path, hint: str | None = None):
     try:
         with h5py.File(path, "r") as h5:
             yield h5
+    except FileNotFoundError:
+        raise  # missing, not damaged: h5py's message names the file
     except (OSError, KeyError, RuntimeError) as err:
-        if isinstance(err, DamagedFileError):
-            raise
         reason = str(err).strip("'\"") or type(err).__name__
         raise DamagedFileError(path, reason, hint or rebuild_hint(path)) from err
 
