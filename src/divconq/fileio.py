@@ -174,13 +174,20 @@ def create_hdf5(path):
     (strings kept inside the checksummed headers). Use inside
     :func:`atomic_path`: ``with atomic_path(p) as tmp, create_hdf5(tmp) as h5``.
 
+    No timestamps are stored, so the same content always gives the same bytes
+    (a rebuilt file can be compared byte for byte).
+
     Returns
     -------
     h5py.File
     """
     import h5py
 
-    return h5py.File(path, "w", libver="v108")
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_V18, h5py.h5f.LIBVER_LATEST)
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    fcpl.set_obj_track_times(False)  # the root group's; h5py's datasets keep none already
+    return h5py.File(h5py.h5f.create(os.fsencode(path), h5py.h5f.ACC_TRUNC, fapl=fapl, fcpl=fcpl))
 
 
 def add_dataset(h5, name: str, data) -> None:
