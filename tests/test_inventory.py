@@ -42,7 +42,8 @@ def test_discover_is_sorted_and_reports_non_audio(tmp_path, tone):
     assert not any(".DS_Store" in p for p, _ in rejected)
 
 
-def test_inventory_rejects_broken_files_and_keeps_the_rest(tmp_path, tone):
+def test_inventory_rejects_broken_files_and_keeps_the_rest(tmp_path, tone, caplog):
+    caplog.set_level("INFO", logger="divconq.inventory")
     root = tmp_path / "data"
     root.mkdir()
     make_dataset(root, lambda name, **kw: tone(f"data/{name}", **kw))
@@ -59,7 +60,10 @@ def test_inventory_rejects_broken_files_and_keeps_the_rest(tmp_path, tone):
     rejected = (out / "rejected.csv").read_text()
     assert "jazz.00054.wav" in rejected
     assert "empty.wav" in rejected and "empty file" in rejected
-    assert "notes.mp3" in rejected and "cannot decode" in rejected
+    assert "notes.mp3" in rejected and "not a decodable MP3 file (truncated, corrupt" in rejected
+    # libsndfile's own words ("... not a regular file (possibly a pipe?)") reach the log only.
+    assert "possibly a pipe" not in rejected and "libsndfile" not in rejected
+    assert "possibly a pipe" in caplog.text
 
 
 def test_missing_folder_names_the_path(tmp_path):

@@ -10,8 +10,14 @@ cost more than the work itself.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
+import os
+import re
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +32,15 @@ __all__ = [
     "AudioError",
     "AudioInfo",
     "decode",
+    "decoder_chatter_to_log",
     "find_audio_files",
     "load",
     "probe",
     "read_blocks",
     "stream",
 ]
+
+log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".au", ".flac", ".ogg", ".opus")
 #: Frames per read (2**18: ~6 s at 44.1 kHz). Fixed: see :func:`read_blocks`.
@@ -82,6 +91,17 @@ def find_audio_files(folder) -> list[Path]:
     )
 
 
+def undecodable(path) -> str:
+    """The reason given for a file no decoder can read, in the user's terms.
+
+    ``"not a decodable MP3 (truncated, corrupt or not audio)"``; the decoders'
+    own words (libsndfile's "File does not exist or is not a regular file
+    (possibly a pipe?)" for a garbled MP3) go to the log, as ``AudioError.detail``.
+    """
+    kind = Path(path).suffix.lstrip(".").upper() or "audio"
+    return f"not a decodable {kind} file (truncated, corrupt or not audio)"
+
+
 def _blocks_soundfile(path: Path):
     import soundfile as sf
 
@@ -100,35 +120,30 @@ def _blocks_soundfile(path: Path):
 
 
 def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
-    """Decode with ffmpeg at the native rate and channel count."""
-    exe = ffmpeg_exe()
-    # A first call learns rate and channels from ffmpeg's own stream report.
-    probe = subprocess.run(
-        [exe, "-nostdin", "-hide_banner", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
-    sr, channels = None, None
-    for line in probe.stderr.splitlines():
-        if "Audio:" in line:
-            parts = [p.strip() for p in line.split("Audio:", 1)[1].split(",")]
-            for p in parts:
-                if p.endswith(" Hz"):
-                    sr = int(p.split()[0])
-            layout = " ".join(parts)
-            channels = 1 if "mono" in layout else 2
-            break
-    if sr is None:
-        raise ValueError("ffmpeg found no audio stream")
+    """Decode with ffmpeg at the native rate and channel count.
+
+    ffmpeg writes the first audio stream as a float WAV to a pipe; soundfile reads
+    the rate and channel count from that WAV's header (5.1 audio stays 6 channels).
+
+    Raises
+    ------
+    ValueError
+        With ffmpeg's last error line, if ffmpeg cannot decode the file.
+    """
+    import io
+
+    import soundfile as sf
+
     out = subprocess.run(
-        [exe, "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels), "-"],
+        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0"]
+        + ["-f", "wav", "-c:a", "pcm_f32le", "-"],
         capture_output=True,
     )
-    if out.returncode != 0:
-        raise ValueError(out.stderr.decode(errors="replace").strip().splitlines()[-1])
-    data = np.frombuffer(out.stdout, dtype="<f4").reshape(-1, channels)
-    return data, sr
+    if out.returncode != 0 or not out.stdout:
+        lines = out.stderr.decode(errors="replace").strip().splitlines() or ["no audio stream"]
+        raise ValueError(f"ffmpeg: {lines[-1]}")
+    data, sr = sf.read(io.BytesIO(out.stdout), dtype="float32", always_2d=True)
+    return data, int(sr)
 
 
 def _blocks_ffmpeg(path: Path):
@@ -146,7 +161,54 @@ def _checked(path: Path, blocks):
     except AudioError:
         raise
     except Exception as err:  # a file that goes bad after its first block
-        raise AudioError(path, f"cannot decode: {err}") from None
+        log.debug("%s: %s", path, err)
+        raise AudioError(path, undecodable(path), str(err)) from None
+
+
+#: Lines libmpg123 (inside libsndfile) prints straight to file descriptor 2 while
+#: it resyncs over a damaged MP3 frame: noise to a user, kept for the debug log.
+_DECODER_CHATTER = re.compile(r"(Note: |Warning: |\[src/libmpg123/|\[.*mpg123.*\] )")
+
+
+@contextlib.contextmanager
+def decoder_chatter_to_log():
+    """Keep the MP3 decoder's own messages off stderr while the block runs.
+
+    libmpg123 writes "Note: Illegal Audio-MPEG-Header ... Trying to resync" to file
+    descriptor 2 itself, below Python. Here fd 2 becomes a pipe whose lines go
+    back to the real stderr, except the decoder's, which are logged at DEBUG.
+    ``sys.stderr`` writes straight to the real stderr meanwhile. For a whole
+    command (``divconq predict``, the inventory), not per file: it is process-wide.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    real = os.fdopen(os.dup(saved), "w", buffering=1, errors="replace")
+    old_stderr = sys.stderr
+    sys.stderr = real
+
+    def pump():
+        with os.fdopen(read_fd, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode(errors="replace")
+                if _DECODER_CHATTER.match(line):
+                    log.debug("decoder: %s", line.rstrip())
+                else:
+                    real.write(line)
+                    real.flush()
+
+    thread = threading.Thread(target=pump, name="decoder-chatter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr = old_stderr
+        os.dup2(saved, 2)  # closes the pipe's last writer: the pump reads to the end
+        os.close(saved)
+        thread.join(timeout=5)
+        real.close()
 
 
 def read_blocks(path) -> tuple[int, int, Iterator[np.ndarray]]:
@@ -189,8 +251,10 @@ def read_blocks(path) -> tuple[int, int, Iterator[np.ndarray]]:
         try:
             sr, channels, blocks = _blocks_ffmpeg(path)
             first = next(blocks, None)
-        except Exception:
-            raise AudioError(path, f"cannot decode: {sf_error}") from None
+        except Exception as ff_error:
+            detail = f"libsndfile: {sf_error}; {ff_error}"
+            log.debug("%s: %s", path, detail)
+            raise AudioError(path, undecodable(path), detail) from None
     if first is None:
         raise AudioError(path, "no audio samples (0 frames)")
     return sr, channels, _checked(path, itertools.chain([first], blocks))

@@ -153,38 +153,34 @@ class WindowScores:
 
 
 def write_window_scores(path, ws: WindowScores, **attrs) -> None:
-    """Write window scores to HDF5 (written under a temporary name, then renamed).
+    """Write window scores to a checksummed HDF5 (under a temporary name, then renamed).
 
     Layout: datasets ``track`` (UTF-8 strings, (n,)), ``start_s`` (float64, (n,)),
     ``is_snippet`` (bool, (n,)), ``scores`` (float32, (n, n_classes)); attributes
     ``class_names`` (JSON list), ``input`` and the caller's ``attrs`` (e.g.
-    ``experiment``, ``seed``).
+    ``experiment``, ``seed``). Checksums as :func:`divconq.features.write_hdf5`'s.
     """
-    import os
+    from divconq.fileio import add_dataset, atomic_path, create_hdf5, set_attrs
 
-    import h5py
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    with h5py.File(tmp, "w") as h5:
-        h5.create_dataset("track", data=ws.track.astype(object), dtype=h5py.string_dtype())
-        h5.create_dataset("start_s", data=ws.start_s)
-        h5.create_dataset("is_snippet", data=ws.is_snippet)
-        h5.create_dataset("scores", data=ws.scores)
-        h5.attrs["class_names"] = json.dumps(ws.class_names)
-        h5.attrs["input"] = ws.input
-        for key, value in attrs.items():
-            h5.attrs[key] = value
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, create_hdf5(tmp) as h5:
+        add_dataset(h5, "track", ws.track.astype(str))
+        add_dataset(h5, "start_s", ws.start_s)
+        add_dataset(h5, "is_snippet", ws.is_snippet)
+        add_dataset(h5, "scores", ws.scores)
+        set_attrs(h5, {"class_names": json.dumps(ws.class_names), "input": ws.input, **attrs})
 
 
 def read_window_scores(path) -> tuple[WindowScores, dict]:
-    """Read a file written by :func:`write_window_scores`; returns the scores and all attributes."""
-    import h5py
+    """Read and verify a file written by :func:`write_window_scores`.
 
-    with h5py.File(path, "r") as h5:
-        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
+    Returns the scores and all attributes. Raises
+    :class:`divconq.errors.DamagedFileError` if the file is truncated, fails a
+    checksum or holds NaN or infinite scores.
+    """
+    from divconq.fileio import check_finite, open_hdf5, read_attrs
+
+    with open_hdf5(path) as h5:
+        attrs = read_attrs(h5.attrs)
         ws = WindowScores(
             track=h5["track"].asstr()[()],
             start_s=h5["start_s"][()],
@@ -193,6 +189,8 @@ def read_window_scores(path) -> tuple[WindowScores, dict]:
             class_names=json.loads(attrs["class_names"]),
             input=str(attrs["input"]),
         )
+    check_finite(path, "scores", ws.scores)
+    check_finite(path, "start_s", ws.start_s)
     return ws, attrs
 
 

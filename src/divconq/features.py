@@ -418,14 +418,16 @@ def track_features(
 
 
 def write_hdf5(path, features: TrackFeatures, params: FeatureParams, **attrs) -> None:
-    """Write one track's features to a self-describing HDF5 file.
+    """Write one track's features to a self-describing, checksummed HDF5 file.
 
     Layout: datasets ``mel_db`` (n_windows, n_mels, n_frames), ``start_s``,
     ``is_snippet`` and ``clip_mel_db`` (n_mels, n_clip_frames); attributes hold
     ``duration_s``, ``padded``, every :class:`FeatureParams` field, library
     versions and the caller's ``attrs`` (``track``, ``label``, ``source_path``).
-    The file is written under a temporary name and renamed, so a killed job
-    never leaves a truncated file that looks complete.
+    Data and metadata carry checksums (:func:`divconq.fileio.create_hdf5`), which
+    :func:`read_hdf5` and :func:`summarize_hdf5` verify. The file is written
+    under a temporary name and renamed, so a killed job or a full disk never
+    leaves a truncated file that looks complete.
 
     Parameters
     ----------
@@ -436,59 +438,47 @@ def write_hdf5(path, features: TrackFeatures, params: FeatureParams, **attrs) ->
     **attrs
         Extra string or number attributes.
     """
-    import os
-    from pathlib import Path
-
     import h5py
+    import soundfile
 
     from divconq import __version__
+    from divconq.fileio import add_dataset, atomic_path, create_hdf5, set_attrs
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    with h5py.File(tmp, "w") as h5:
-        h5.create_dataset("mel_db", data=features.mel_db)
-        h5.create_dataset("start_s", data=features.start_s)
-        h5.create_dataset("is_snippet", data=features.is_snippet)
+    # HDF5 has no None: "none" marks the library default (fmax = sr/2, no top_db).
+    meta = {k: "none" if v is None else v for k, v in params.to_dict().items()}
+    meta |= {
+        "duration_s": features.duration_s,
+        "padded": features.padded,
+        "divconq_version": __version__,
+        "numpy_version": np.__version__,
+        "h5py_version": h5py.__version__,
+        "libsndfile_version": soundfile.__libsndfile_version__,
+        **attrs,
+    }
+    with atomic_path(path) as tmp, create_hdf5(tmp) as h5:
+        add_dataset(h5, "mel_db", features.mel_db)
+        add_dataset(h5, "start_s", features.start_s)
+        add_dataset(h5, "is_snippet", features.is_snippet)
         if features.clip_mel_db is not None:
-            h5.create_dataset("clip_mel_db", data=features.clip_mel_db)
-        for key, value in params.to_dict().items():
-            # HDF5 has no None: "none" marks the library default (fmax = sr/2, no top_db).
-            h5.attrs[key] = "none" if value is None else value
-        h5.attrs["duration_s"] = features.duration_s
-        h5.attrs["padded"] = features.padded
-        h5.attrs["divconq_version"] = __version__
-        h5.attrs["numpy_version"] = np.__version__
-        h5.attrs["h5py_version"] = h5py.__version__
-        try:
-            import soundfile
-
-            h5.attrs["libsndfile_version"] = soundfile.__libsndfile_version__
-        except ImportError:  # pragma: no cover - soundfile is a dependency
-            pass
-        for key, value in attrs.items():
-            h5.attrs[key] = value
-    os.replace(tmp, path)
+            add_dataset(h5, "clip_mel_db", features.clip_mel_db)
+        set_attrs(h5, meta)
 
 
 def read_params(attrs) -> FeatureParams:
     """Rebuild the :class:`FeatureParams` stored in an HDF5 file's attributes."""
+    from divconq.fileio import read_attrs
+
+    attrs = read_attrs(attrs)
     d = {}
     for f in fields(FeatureParams):
         if f.name in attrs:
             value = attrs[f.name]
-            if isinstance(value, bytes):
-                value = value.decode()
-            if isinstance(value, str) and value == "none":
-                value = None
-            elif isinstance(value, np.generic):
-                value = value.item()
-            d[f.name] = value
+            d[f.name] = None if value == "none" else value
     return FeatureParams(**d)
 
 
 def read_hdf5(path, clip: bool = False) -> tuple[TrackFeatures, FeatureParams, dict]:
-    """Read a file written by :func:`write_hdf5`.
+    """Read and verify a file written by :func:`write_hdf5`.
 
     Parameters
     ----------
@@ -502,11 +492,17 @@ def read_hdf5(path, clip: bool = False) -> tuple[TrackFeatures, FeatureParams, d
     params : FeatureParams
     attrs : dict
         All attributes as plain Python values.
-    """
-    import h5py
 
-    with h5py.File(path, "r") as h5:
-        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
+    Raises
+    ------
+    divconq.errors.DamagedFileError
+        If the file is truncated, fails a checksum, lacks a dataset or holds NaN
+        or infinite features; the message names the file and how to rebuild it.
+    """
+    from divconq.fileio import check_finite, open_hdf5, read_attrs
+
+    with open_hdf5(path) as h5:
+        attrs = read_attrs(h5.attrs)
         features = TrackFeatures(
             mel_db=h5["mel_db"][()],
             start_s=h5["start_s"][()],
@@ -515,23 +511,44 @@ def read_hdf5(path, clip: bool = False) -> tuple[TrackFeatures, FeatureParams, d
             padded=bool(attrs["padded"]),
             clip_mel_db=h5["clip_mel_db"][()] if clip and "clip_mel_db" in h5 else None,
         )
-    return features, read_params(attrs), attrs
+        params = read_params(attrs)
+    for name in ("mel_db", "start_s", "clip_mel_db"):
+        if getattr(features, name) is not None:
+            check_finite(path, name, getattr(features, name))
+    return features, params, attrs
 
 
 def summarize_hdf5(path) -> dict:
-    """Counts of one track's HDF5 without reading its spectrograms.
+    """Verify one track's HDF5 and count its windows and snippets.
+
+    Every dataset is read, so every checksum is checked and every feature
+    value checked finite (~2 MB per 30-s track): the split job calls this for
+    each track, so a damaged file stops the run before training.
 
     Returns
     -------
     dict
         ``track``, ``n_windows``, ``n_snippets``, ``duration_s``.
-    """
-    import h5py
 
-    with h5py.File(path, "r") as h5:
-        return {
-            "track": str(h5.attrs["track"]),
-            "n_windows": int(h5["mel_db"].shape[0]),
-            "n_snippets": int(h5["is_snippet"][()].sum()),
-            "duration_s": float(h5.attrs["duration_s"]),
+    Raises
+    ------
+    divconq.errors.DamagedFileError
+        As :func:`read_hdf5`.
+    """
+    from divconq.fileio import check_finite, open_hdf5, read_attrs
+
+    with open_hdf5(path) as h5:
+        attrs = read_attrs(h5.attrs)
+        values = {name: h5[name][()] for name in h5}
+        for name in ("mel_db", "start_s", "is_snippet"):
+            if name not in values:
+                raise KeyError(f"no dataset {name}")
+        summary = {
+            "track": str(attrs["track"]),
+            "n_windows": int(values["mel_db"].shape[0]),
+            "n_snippets": int(values["is_snippet"].sum()),
+            "duration_s": float(attrs["duration_s"]),
         }
+    for name, array in values.items():
+        check_finite(path, name, array)
+    return summary

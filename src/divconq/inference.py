@@ -183,6 +183,69 @@ def fold_batch_norm(model):
     return new
 
 
+def check_model_file(path) -> None:
+    """Verify a model folder's ``model.keras`` before Keras reads it.
+
+    The file is a zip archive whose every member carries a CRC-32: reading them
+    all (a few MB, milliseconds) catches a truncated or bit-rotted file, which
+    Keras would otherwise report as an obscure error deep in its loader.
+
+    Raises
+    ------
+    divconq.errors.DamagedFileError
+        Naming the file and how to rebuild it (delete the model folder, rerun).
+    """
+    import shlex
+    import zipfile
+
+    from divconq.errors import DamagedFileError
+
+    path = Path(path)
+    model_file = path / MODEL_FILE
+    hint = (
+        "delete the model folder and rerun the workflow to retrain it: "
+        f"rm -r -- {shlex.quote(str(path))} && snakemake --cores all"
+    )
+    try:
+        with zipfile.ZipFile(model_file) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise DamagedFileError(model_file, f"not a readable Keras archive: {err}", hint) from err
+    if bad is not None:
+        raise DamagedFileError(model_file, f"CRC-32 mismatch in its member {bad}", hint)
+
+
+def load_keras(path):
+    """Load a model folder's verified ``model.keras`` in Keras' safe mode, uncompiled.
+
+    Raises
+    ------
+    divconq.errors.DamagedFileError
+        If the file is truncated or damaged (:func:`check_model_file`).
+    ValueError
+        If Keras' safe mode refuses the model (it holds Python code, e.g. a
+        ``Lambda`` layer), naming the folder and why, or Keras cannot load it.
+    """
+    path = Path(path)
+    check_model_file(path)
+    import keras
+
+    try:
+        return keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
+    except Exception as err:
+        if "safe_mode" in str(err):
+            raise ValueError(
+                f"model folder {path}: refused to load {MODEL_FILE}: it holds Python code "
+                "(a Lambda layer or custom function), which Keras' safe mode does not run "
+                "because loading it could execute arbitrary code; divconq's presets never "
+                "need it, so retrain the model with a preset"
+            ) from err
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"model folder {path}: Keras cannot load {MODEL_FILE} ({type(err).__name__}: {first})"
+        ) from err
+
+
 def load_model_dir(path, fold: bool = True) -> Bundle:
     """Load a model directory for scoring.
 
@@ -203,7 +266,10 @@ def load_model_dir(path, fold: bool = True) -> Bundle:
         If the directory, ``model.keras`` or ``preprocessing.json`` is missing
         (the message names the missing part).
     ValueError
-        If ``preprocessing.json`` is malformed or does not match the model.
+        If ``preprocessing.json`` is malformed or does not match the model, or
+        Keras' safe mode refuses the model (see :func:`load_keras`).
+    divconq.errors.DamagedFileError
+        If ``model.keras`` is truncated or damaged (a ``ValueError`` too).
     """
     path = Path(path)
     if not path.is_dir():
@@ -221,9 +287,7 @@ def load_model_dir(path, fold: bool = True) -> Bundle:
             f"stds for {params.n_mels} mel bands"
         )
 
-    import keras
-
-    model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
+    model = load_keras(path)
     if fold:
         model = fold_batch_norm(model)
     n_out = int(model.output_shape[-1])

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from divconq.audio import AUDIO_EXTENSIONS, AudioError, probe
+from divconq.audio import AUDIO_EXTENSIONS, AudioError, decoder_chatter_to_log, probe
+from divconq.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ TRACK_COLUMNS = [
     "channels",
 ]
 REJECTED_COLUMNS = ["path", "reason"]
-
-
-class DatasetError(Exception):
-    """The dataset as a whole is unusable (missing folder, no tracks, empty label)."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +131,11 @@ def probe_all(
         try:
             return c, probe(c.path), None
         except AudioError as err:
+            if err.detail:  # the decoders' own words: for the log, not rejected.csv
+                log.info("%s: %s", c.path, err.detail)
             return c, None, err.reason
 
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    with decoder_chatter_to_log(), ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(one, candidates))
     tracks, rejected = [], []
     for c, info, reason in results:

@@ -7,12 +7,12 @@ encoding to ffmpeg.
 
 from __future__ import annotations
 
-import os
 import shutil
 import warnings
 from pathlib import Path
 
 from divconq.ffmpeg import ffmpeg_exe
+from divconq.fileio import atomic_path
 
 
 def _audio_segment_class():
@@ -69,17 +69,15 @@ def to_mp3(src, dst, bitrate: str = "192k", quality: int = 7) -> None:
     divconq.audio.AudioError
         If the input cannot be decoded.
     """
-    src, dst = Path(src), Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.part")
-    if src.suffix.lower() == ".mp3":
-        shutil.copyfile(src, tmp)
-    else:
-        segment = _read_segment(src)
-        segment.export(
-            str(tmp),
-            format="mp3",
-            bitrate=bitrate,
-            parameters=["-compression_level", str(quality)],
-        )
-    os.replace(tmp, dst)
+    src = Path(src)
+    segment = None if src.suffix.lower() == ".mp3" else _read_segment(src)
+    with atomic_path(dst) as tmp:
+        if segment is None:
+            shutil.copyfile(src, tmp)
+        else:
+            segment.export(
+                str(tmp),
+                format="mp3",
+                bitrate=bitrate,
+                parameters=["-compression_level", str(quality)],
+            )

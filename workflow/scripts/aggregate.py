@@ -5,10 +5,9 @@
 import logging
 
 from divconq.aggregate import aggregate
+from divconq.scriptlog import log_to
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
-)
+log_to(snakemake.log[0])
 table = aggregate(
     snakemake.input.metrics,
     snakemake.output.csv,

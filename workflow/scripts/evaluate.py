@@ -6,10 +6,9 @@ import logging
 from pathlib import Path
 
 from divconq.evaluation import evaluate
+from divconq.scriptlog import log_to
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
-)
+log_to(snakemake.log[0])
 out_dir = Path(snakemake.output.metrics).parent
 metrics = evaluate(
     snakemake.input.model,

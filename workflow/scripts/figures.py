@@ -5,10 +5,9 @@
 import logging
 
 from divconq import figures
+from divconq.scriptlog import log_to
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
-)
+log_to(snakemake.log[0])
 rule = snakemake.rule
 if rule == "training_curves":
     histories = {

@@ -1,13 +1,11 @@
 """Probe the dataset's audio files: tracks.csv + rejected.csv (Snakemake script)."""
 
-import logging
 from pathlib import Path
 
 from divconq.inventory import discover, inventory
+from divconq.scriptlog import log_to
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
-)
+log_to(snakemake.log[0])
 candidates, rejected = discover(snakemake.params.root)
 # Only the files this run asked for: a synthetic folder may hold tracks of a larger earlier config.
 wanted = {str(Path(p)) for p in snakemake.input}

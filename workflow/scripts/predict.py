@@ -4,20 +4,18 @@
 
 import logging
 import os
-import sys
 from pathlib import Path
 
+from divconq.scriptlog import log_to
+
 # Everything on stderr, TensorFlow's C++ messages included, goes to the job's log.
-_log = open(snakemake.log[0], "w", buffering=1)
-os.dup2(_log.fileno(), 2)
-sys.stderr = _log
+log_to(snakemake.log[0], fds=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 # One BLAS thread, as `divconq predict` (see divconq.cli): faster on a busy machine.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from divconq.predict import Predictor, to_csv  # noqa: E402
 
-logging.basicConfig(stream=_log, level=logging.INFO, format="%(levelname)s %(message)s")
 log = logging.getLogger("predict")
 models = list(snakemake.input.models)
 predictor = Predictor(models, batch_size=snakemake.params.batch_size)

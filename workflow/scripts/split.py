@@ -1,15 +1,12 @@
 """Split the usable tracks and write the manifest (Snakemake script)."""
 
-import logging
-
 import pandas as pd
 
 from divconq.features import summarize_hdf5
+from divconq.scriptlog import log_to
 from divconq.split import build_manifest, make_split, write_manifest, write_report
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
-)
+log_to(snakemake.log[0])
 tracks = pd.read_csv(snakemake.input.tracks, dtype={"track": str, "label": str, "stem": str})
 split, report = make_split(tracks, snakemake.params.split)
 counts = pd.DataFrame(

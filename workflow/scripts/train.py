@@ -2,19 +2,10 @@
 
 # ruff: noqa: F821 (`snakemake` is injected by Snakemake)
 
-import logging
-import os
-import sys
+from divconq.scriptlog import log_to
 
 # TensorFlow's and Keras' own output (one line per epoch) goes to the job's log too.
-log_fd = os.open(snakemake.log[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-sys.stdout.flush()
-sys.stderr.flush()
-os.dup2(log_fd, 1)
-os.dup2(log_fd, 2)
-logging.basicConfig(
-    stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-)
+log_to(snakemake.log[0], fds=True, fmt="%(asctime)s %(levelname)s %(message)s")
 
 from divconq.training import train  # noqa: E402
 
