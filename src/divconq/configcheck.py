@@ -19,6 +19,7 @@ Import-light (no numpy or TensorFlow): ``common.smk`` imports it on every run.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 from pathlib import Path
@@ -182,20 +183,12 @@ def fill_entry_defaults(config: dict, schema: dict) -> dict:
             elif isinstance(extra, dict) and isinstance(value, dict):
                 for name, child in extra.get("properties", {}).items():
                     if "default" in child:
-                        value.setdefault(name, _copy(child["default"]))
+                        # A copy: two entries must not share one `training: {}` dict.
+                        value.setdefault(name, copy.deepcopy(child["default"]))
                 walk(value, extra)
 
     walk(config, schema)
     return config
-
-
-def _copy(value):
-    """A copy of a default, so that no two entries share one list or dict."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def unknown_keys(config: dict, schema: dict) -> list[tuple[tuple, str, list[str]]]:
@@ -211,9 +204,11 @@ def unknown_keys(config: dict, schema: dict) -> list[tuple[tuple, str, list[str]
         ``path`` is the tuple of keys of the section the key was found in.
     """
     found = []
-    training_keys = [
-        k for k in schema["properties"]["training"]["properties"] if k not in TRAINING_RESOURCE_KEYS
-    ]
+    per_experiment = {
+        k: v
+        for k, v in schema["properties"]["training"]["properties"].items()
+        if k not in TRAINING_RESOURCE_KEYS
+    }
 
     def walk(node, sub, path):
         if not isinstance(node, dict):
@@ -221,7 +216,7 @@ def unknown_keys(config: dict, schema: dict) -> list[tuple[tuple, str, list[str]
         props = sub.get("properties", {})
         extra = sub.get("additionalProperties")
         if len(path) == 3 and path[0] == "experiments" and path[2] == "training":
-            props, extra = dict.fromkeys(training_keys, {}), False
+            props, extra = per_experiment, False
         for key, value in node.items():
             if key in props:
                 walk(value, props[key], (*path, key))
@@ -272,10 +267,6 @@ def _split_errors(split: dict) -> list[tuple[tuple, str]]:
             elif value and not Path(value).is_file():
                 errors.append((("split", *key), f"file not found: {value}"))
     return errors
-
-
-def _seed_list(seeds) -> list:
-    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
 def _experiment_errors(config: dict, schema: dict, presets) -> list[tuple[tuple, str]]:
