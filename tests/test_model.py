@@ -22,6 +22,7 @@ from divconq.model import PRESETS, build_model, get_preset, layer_table, summary
         ("article", (130, 100, 1), 350_000, 450_000, 8),
         ("article_30s", (1292, 100, 1), 150_000, 260_000, 13),
         ("small", (130, 100, 1), 20_000, 120_000, 4),
+        ("small_30s", (1292, 100, 1), 20_000, 120_000, 6),
     ],
 )
 def test_preset_shapes_and_parameters(preset, input_shape, low, high, steps):
@@ -77,7 +78,22 @@ def test_layer_table_and_summary():
     assert sum(r["params"] for r in rows) == build_model("article", 10).count_params()
     table = summary_table("small")
     assert table.startswith("| layer |") and "**total**" in table
-    assert set(PRESETS) == {"article", "article_30s", "small"}
+    assert set(PRESETS) == {"article", "article_30s", "small", "small_30s"}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_builds_on_its_own_input(name):
+    # summary_table's default shape comes from the preset's `input` field, not its name.
+    preset = get_preset(name)
+    assert preset.input in ("snippets", "clip")
+    model = build_model(name, 10, preset.example_shape)
+    assert model.get_layer("pool4").output.shape[2] == 1
+    assert f"{preset.example_shape[0] // (preset.input_pool or (1, 1))[0]}x" in summary_table(name)
+
+
+def test_small_30s_is_small_on_clips():
+    small, clip = build_model("small", 10), build_model("small_30s", 10, (1292, 100, 1))
+    assert abs(clip.count_params() - small.count_params()) < 0.05 * small.count_params()
 
 
 # ---------------------------------------------------------------------------

@@ -119,9 +119,18 @@ class FeatureParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureParams:
-        """Build from a dict (e.g. the config's ``features`` section); unknown keys are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """Build from a dict (e.g. the config's ``features`` section).
+
+        Raises
+        ------
+        divconq.configcheck.ConfigError
+            For a key that is not a field (``n_mel`` for ``n_mels``), naming the
+            closest field.
+        """
+        from divconq.configcheck import reject_unknown
+
+        reject_unknown(d, [f.name for f in fields(cls)], "features")
+        return cls(**d)
 
 
 def window_starts(n_samples: int, params: FeatureParams) -> np.ndarray:

@@ -4,10 +4,10 @@ import shlex
 import sys
 from pathlib import Path
 
+import yaml
+from snakemake.common.configfile import load_configfile
 from snakemake.logging import logger
 from snakemake.utils import validate
-
-validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import divconq from this checkout, so a conda environment or a cluster
 # node needs no install of it; and a plain `python` in a job is the interpreter
@@ -28,6 +28,41 @@ sys.path.insert(0, SRC)
 from divconq.rules import check_config as check_track_rule
 
 check_track_rule(config)
+
+from divconq import configcheck, runlock
+from divconq.model import PRESETS
+
+# A run killed by SIGKILL (or power loss) leaves Snakemake's lock behind; clear it
+# when its recorded owner is dead, so that the same command resumes. Only the
+# process the user started does this, never a job (which re-reads the Snakefile).
+if workflow.is_main_process:
+    runlock.clear_stale_locks(Path(".snakemake"), log=logger.warning)
+    runlock.record_owner(Path(".snakemake"))
+
+
+# Configuration: unknown keys and numbers given as text first, then the schema
+# (types, ranges, defaults), then checks of keys against each other. Each stops
+# the run before any job with the key, where it was given and a suggestion.
+def config_sources():
+    """(name, dict) of each config source, in the order Snakemake merges them."""
+    files = dict.fromkeys(
+        [*workflow.configfiles, *workflow.config_settings.configfiles]
+    )
+    sources = [(str(f), load_configfile(f)) for f in files if Path(f).is_file()]
+    return sources + [("--config", dict(workflow.config_settings.config))]
+
+
+with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as f:
+    CONFIG_SCHEMA = yaml.safe_load(f)
+try:
+    configcheck.coerce_text(config, CONFIG_SCHEMA)
+    configcheck.check_unknown(config, CONFIG_SCHEMA, config_sources())
+    validate(config, schema="../schemas/config.schema.yaml")
+    configcheck.fill_entry_defaults(config, CONFIG_SCHEMA)
+    if workflow.is_main_process:
+        configcheck.check_cross_fields(config, CONFIG_SCHEMA, PRESETS, config_sources())
+except configcheck.ConfigError as err:
+    raise WorkflowError(str(err))
 
 from divconq.features import FeatureParams
 from divconq.inventory import DatasetError, discover
@@ -66,10 +101,14 @@ if DATASET["source"] == "synthetic":
     DATASET_ROOT = synthetic_root()
     SOURCES = synthetic_sources()
 else:
-    if not DATASET.get("path"):
-        raise WorkflowError("dataset.source is 'folder' but dataset.path is not set")
     DATASET_ROOT = DATASET["path"]
     SOURCES = folder_sources()
+DATASET_LABELS = sorted({track.split("/", 1)[0] for track in SOURCES})
+if len(DATASET_LABELS) < 2 and workflow.is_main_process:
+    raise WorkflowError(
+        f"dataset ({DATASET_ROOT}): a classifier needs at least two labels (folders"
+        f" of audio files), found {len(DATASET_LABELS)}: {', '.join(DATASET_LABELS)}"
+    )
 
 
 def source_audio(wildcards):
@@ -117,43 +156,41 @@ def per_track_targets(wildcards):
 
 # Experiments and seeds ---------------------------------------------------------
 
-TRAINING = config.get("training", {})
-# Keys of `training` that are workflow settings, not training hyper-parameters.
-TRAINING_RESOURCE_KEYS = ("seeds", "threads", "mem_mb", "gpu")
-EVAL = config.get("evaluation", {})
-EVAL_SPLITS = list(EVAL.get("splits", ["val", "test"]))
+TRAINING = config["training"]
+EVAL = config["evaluation"]
 
 
 def enabled_experiments():
     """Names of the enabled experiments, in config order."""
-    return [
-        name
-        for name, exp in config.get("experiments", {}).items()
-        if exp.get("enabled", True)
-    ]
+    return [name for name, exp in config["experiments"].items() if exp["enabled"]]
+
+
+def experiment_entry(experiment):
+    """The config entry of one experiment (defaults filled)."""
+    if experiment not in config["experiments"]:
+        raise WorkflowError(f"experiment {experiment!r} is not in the config")
+    return config["experiments"][experiment]
 
 
 def experiment_seeds(experiment):
     """Seeds of one experiment: its own `seeds` or `training.seeds` (a list or a count)."""
-    exp = config.get("experiments", {}).get(experiment, {})
-    seeds = exp.get("seeds", TRAINING.get("seeds", [0]))
+    exp = experiment_entry(experiment)
+    seeds = exp.get("seeds", TRAINING["seeds"])
     return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
 def train_spec(experiment):
     """The config entry of one experiment (input, model)."""
-    experiments = config.get("experiments", {})
-    if experiment not in experiments:
-        raise WorkflowError(f"experiment {experiment!r} is not in the config")
-    exp = experiments[experiment]
-    return {"input": exp.get("input", "snippets"), "model": exp.get("model", "small")}
+    exp = experiment_entry(experiment)
+    return {"input": exp["input"], "model": exp["model"]}
 
 
 def train_params(experiment):
     """Training hyper-parameters of one experiment: `training`, then its own overrides."""
-    exp = config.get("experiments", {}).get(experiment, {})
-    merged = {**TRAINING, **exp.get("training", {})}
-    return {k: v for k, v in merged.items() if k not in TRAINING_RESOURCE_KEYS}
+    merged = {**TRAINING, **experiment_entry(experiment)["training"]}
+    return {
+        k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS
+    }
 
 
 def model_dirs(experiment):
@@ -210,8 +247,8 @@ def final_targets():
 
 # Prediction --------------------------------------------------------------------
 
-PREDICT = config.get("predict", {})
-PREDICT_ROOT = PREDICT.get("input", "predict")
+PREDICT = config["predict"]
+PREDICT_ROOT = PREDICT["input"]
 
 
 def predict_sources():
@@ -247,9 +284,9 @@ def predict_models(wildcards=None):
     be a model folder or an experiment folder (all its seed*/ models).
     """
     default = f"{RESULTS}/models/{(enabled_experiments() or ['snippets_3s'])[0]}"
-    model = Path(PREDICT.get("model") or default)
+    model = Path(PREDICT["model"] or default)
     models = Path(RESULTS) / "models"
-    if model.parent == models and model.name in config.get("experiments", {}):
+    if model.parent == models and model.name in config["experiments"]:
         return [f"{model}/seed{s}" for s in experiment_seeds(model.name)]
     if model.parent.parent == models and re.fullmatch(r"seed\d+", model.name):
         return [str(model)]

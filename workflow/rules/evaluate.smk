@@ -22,8 +22,8 @@ rule evaluate:
         "../../envs/eval.yaml"
     threads: 2
     params:
-        splits=EVAL_SPLITS,
-        batch_size=EVAL.get("batch_size", 256),
+        splits=EVAL["splits"],
+        batch_size=EVAL["batch_size"],
     script:
         "../scripts/evaluate.py"
 

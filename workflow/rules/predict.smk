@@ -23,9 +23,9 @@ rule predict:
         "../../envs/predict.yaml"
     threads: 2
     params:
-        rule=PREDICT.get("rule", "sum"),
-        batch_size=PREDICT.get("batch_size", 32),
-        windows=PREDICT.get("windows", True),
+        rule=PREDICT["rule"],
+        batch_size=PREDICT["batch_size"],
+        windows=PREDICT["windows"],
     script:
         "../scripts/predict.py"
 

@@ -22,12 +22,12 @@ rule train:
         seed=r"\d+",
     conda:
         "../../envs/train.yaml"
-    threads: TRAINING.get("threads", 1)
+    threads: TRAINING["threads"]
     resources:
-        mem_mb=TRAINING.get("mem_mb", 4000),
+        mem_mb=TRAINING["mem_mb"],
         # Declared for cluster profiles (the SLURM plugin asks for --gpus=N when N > 0);
         # TensorFlow uses a GPU whenever it sees one.
-        gpu=TRAINING.get("gpu", 0),
+        gpu=TRAINING["gpu"],
     params:
         spec=lambda wildcards: train_spec(wildcards.experiment),
         training=lambda wildcards: train_params(wildcards.experiment),
