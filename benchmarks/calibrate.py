@@ -14,8 +14,10 @@ by side (the default run's layout on 2 cores); ``article`` with 1 and 2 threads.
 The figures are turned into an expected wall time for the default run
 (``config.yaml``) and for the GTZAN preset (``presets/gtzan.yaml``): epochs x
 training snippets / rate, plus the validation pass at the scoring rate, for every
-seed, with as many jobs side by side as cores allow. Early stopping can only make
-a run shorter; the data stage (audio, spectrograms) is not included.
+seed, with as many jobs side by side as cores allow, and the evaluation jobs.
+Each job also pays its start (importing TensorFlow, measured). Early stopping
+can only make a run shorter; the data stage (audio, spectrograms) and the
+tables and figures are not included.
 
 Takes ~1-2 minutes on 2 idle cores. On a shared or busy machine the figures are
 lower than the machine can do: run it when nothing else runs.
@@ -43,6 +45,8 @@ SNIPPET_SHAPE = (130, 100, 1)
 N_CLASSES = 10
 #: Windows per model call when scoring (evaluation's default batch).
 SCORE_BATCH = 256
+#: Threads an evaluation job asks for (``threads:`` of rule evaluate).
+EVAL_THREADS = 2
 
 
 def measure(
@@ -77,8 +81,11 @@ def measure(
     -------
     dict
         ``train_snippets_per_s`` (fit, wall time), ``score_windows_per_s``,
-        ``train_s``, ``score_s``, the parameters and the CPU description.
+        ``train_s``, ``score_s``, ``startup_s`` (importing TensorFlow and the
+        package: paid once by every training and evaluation job), the parameters
+        and the CPU description.
     """
+    t_start = time.perf_counter()
     import numpy as np
 
     from divconq.model import build_model
@@ -87,6 +94,8 @@ def measure(
 
     configure_tensorflow(seed, threads, deterministic)
     from divconq.inference import fold_batch_norm
+
+    startup_s = time.perf_counter() - t_start
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((snippets, *SNIPPET_SHAPE), dtype=np.float32)
@@ -122,6 +131,7 @@ def measure(
         "preset": preset,
         "threads": threads,
         "deterministic": deterministic,
+        "startup_s": round(startup_s, 2),
         "train_snippets": n_trained,
         "train_s": round(train_s, 3),
         "train_snippets_per_s": round(n_trained / train_s, 1),
@@ -195,6 +205,9 @@ def run_shape(config: dict) -> dict:
         n_tracks = 1000
     fr = config["split"]["fractions"]
     per_track = config["features"]["max_snippets"]
+    feats = config["features"]
+    duration = ds["synthetic"]["duration_s"] if ds.get("source") == "synthetic" else 30.0
+    windows = int((duration - feats["snippet_s"]) // feats["window_hop_s"]) + 1
     exps = {n: e for n, e in config["experiments"].items() if e.get("enabled", True)}
     return {
         "seeds": len(config["training"]["seeds"]),
@@ -203,20 +216,31 @@ def run_shape(config: dict) -> dict:
         "n_train": round(n_tracks * fr["train"]) * per_track,
         "n_val": round(n_tracks * fr["val"]) * per_track,
         "n_tracks": n_tracks,
+        # Evaluation scores every window of the val and test tracks.
+        "n_eval_windows": round(n_tracks * (fr["val"] + fr["test"])) * windows,
         "experiments": {n: (e["model"], e["input"]) for n, e in exps.items()},
     }
 
 
-def expected_minutes(shape: dict, train_rate: float, score_rate: float, cores: int) -> float:
-    """Wall minutes of the training stage: seeds in waves of ``cores // threads`` jobs.
+def expected_minutes(
+    shape: dict, train_rate: float, score_rate: float, cores: int, startup_s: float = 0.0
+) -> tuple[float, float]:
+    """Wall minutes of the training and of the evaluation stage.
 
+    Training: seeds in waves of ``cores // threads`` jobs, each job ``startup_s``
+    plus ``epochs`` x (training snippets / ``train_rate`` + validation snippets /
+    ``score_rate``). Evaluation: one job per seed, :data:`EVAL_THREADS` threads
+    each, ``startup_s`` plus the val and test windows / ``score_rate``.
     ``train_rate`` and ``score_rate`` are per job (snippets/s, windows/s) as
     measured with the jobs side by side.
     """
     per_epoch = shape["n_train"] / train_rate + shape["n_val"] / score_rate
     jobs = max(1, cores // shape["threads"])
     waves = -(-shape["seeds"] // jobs)
-    return waves * shape["epochs"] * per_epoch / 60
+    train = waves * (startup_s + shape["epochs"] * per_epoch) / 60
+    eval_waves = -(-shape["seeds"] // max(1, cores // EVAL_THREADS))
+    evaluation = eval_waves * (startup_s + shape["n_eval_windows"] / score_rate) / 60
+    return train, evaluation
 
 
 def report(results: dict, cores: int) -> list[str]:
@@ -243,14 +267,19 @@ def report(results: dict, cores: int) -> list[str]:
             if r is None:
                 lines.append(f"{name}, {exp}: {preset} not measured (see --presets)")
                 continue
-            minutes = expected_minutes(
-                shape, r["train_snippets_per_s"], r["score_windows_per_s"], cores
+            train, evaluation = expected_minutes(
+                shape,
+                r["train_snippets_per_s"],
+                r["score_windows_per_s"],
+                cores,
+                r.get("startup_s", 0.0),
             )
             lines.append(
                 f"{name}, {exp}: {shape['seeds']} seeds x {shape['epochs']} epochs x "
                 f"{shape['n_train']} snippets, {jobs} job(s) of {shape['threads']} thread(s): "
                 f"at {r['train_snippets_per_s']:.0f} snippets/s your training takes about "
-                f"{minutes:.1f} minutes (at most; early stopping shortens it)"
+                f"{train:.1f} minutes (at most; early stopping shortens it), "
+                f"evaluation about {evaluation:.1f} minutes"
             )
     return lines
 
@@ -295,8 +324,10 @@ def main(argv=None) -> int:
                 results[f"{preset} {threads}t"] = run_workers(args, preset, threads)[0]
         if preset == "small" and args.cores >= 2:
             both = run_workers(args, preset, 1, jobs=2)
+            keys = ("train_snippets_per_s", "score_windows_per_s", "startup_s")
             results[f"{preset} x2 side by side"] = {
-                k: min(r[k] for r in both) for k in ("train_snippets_per_s", "score_windows_per_s")
+                k: min(r[k] for r in both) if k != "startup_s" else max(r[k] for r in both)
+                for k in keys
             }
     lines = report(results, args.cores)
     print("\n".join(lines))
