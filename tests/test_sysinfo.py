@@ -106,3 +106,19 @@ def test_this_machine_without_importing_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("CPU: ")
     assert " cores, SIMD " in out.stdout
+
+
+def test_prefer_onednn_sets_the_variable_only_when_unset(tmp_path):
+    avx2 = _info(tmp_path, AVX2_EPYC)
+    env = {}
+    assert sysinfo.prefer_onednn(avx2, env) is ("tensorflow" not in sys.modules)
+    if "tensorflow" not in sys.modules:
+        assert env == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    # A user's choice is kept.
+    env = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert sysinfo.prefer_onednn(avx2, env) is False
+    assert env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    # Not x86 with AVX2 (e.g. ARM): left alone.
+    env = {}
+    assert sysinfo.prefer_onednn(_info(tmp_path, GRAVITON, "arm"), env) is False
+    assert env == {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 #: CPU flags (Linux /proc/cpuinfo names) for which TensorFlow turns oneDNN on by default.
@@ -167,6 +168,39 @@ def onednn_state(flags, environ=None) -> tuple[bool, str]:
     if x86 and set(flags) & set(ONEDNN_DEFAULT_FLAGS):
         return True, "default for this CPU"
     return False, "default for this CPU" if x86 else "not an x86 CPU"
+
+
+def prefer_onednn(info: CpuInfo | None = None, environ=None) -> bool:
+    """Ask TensorFlow for its oneDNN kernels on any AVX2 x86 CPU, unless the user chose.
+
+    TensorFlow turns oneDNN on by default only on CPUs with AVX-512 VNNI/BF16 or
+    AMX; elsewhere (AVX2-only CPUs, many laptops and cloud machines) it runs its
+    Eigen kernels, which train the CRNNs here several times slower than oneDNN's
+    AVX2 kernels (``docs``/README cost tables). This sets
+    ``TF_ENABLE_ONEDNN_OPTS=1`` when the variable is unset, the CPU has AVX2 and
+    TensorFlow is not imported yet (the variable is read once, at import).
+
+    Parameters
+    ----------
+    info : CpuInfo, optional
+        Default: :func:`cpu_info`.
+    environ : dict, optional
+        Environment to read and update (default ``os.environ``).
+
+    Returns
+    -------
+    bool
+        Whether TensorFlow will use (or, if already imported, was told to use) oneDNN.
+    """
+    env = os.environ if environ is None else environ
+    info = info or cpu_info()
+    if (
+        env.get("TF_ENABLE_ONEDNN_OPTS") is None
+        and "avx2" in info.flags
+        and "tensorflow" not in sys.modules
+    ):
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    return onednn_state(info.flags, env)[0]
 
 
 def describe(info: CpuInfo | None = None, environ=None) -> str:
