@@ -127,4 +127,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    from divconq.sysinfo import describe
+
+    # The CPU every figure below was measured on.
+    print(describe(), flush=True)
     main()

@@ -248,4 +248,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from divconq.sysinfo import describe
+
+    # The CPU every figure below was measured on.
+    print(describe(), flush=True)
     sys.exit(main())
