@@ -19,6 +19,7 @@ tables differ from :func:`divconq.aggregate.aggregate`:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +28,24 @@ from divconq.aggregate import COLUMNS, load_per_seed, summarize, to_html, to_mar
 
 #: ``fold`` of the rows pooled over folds.
 POOLED = "pooled"
+
+
+def folds_of(metric_files) -> list[int] | None:
+    """The fold of each ``.../fold<k>/seed<N>/metrics.json``; None when no path has a fold.
+
+    The evaluation folders of a k-fold run are ``eval/<experiment>/fold<k>/seed<N>/``; those of
+    any other split ``eval/<experiment>/seed<N>/``. A mix of both is an error.
+    """
+    folds = []
+    for path in metric_files:
+        name = Path(path).parent.parent.name
+        folds.append(int(name[4:]) if re.fullmatch(r"fold\d+", name) else None)
+    if all(k is None for k in folds):
+        return None
+    if any(k is None for k in folds):
+        odd = [str(p) for p, k in zip(metric_files, folds, strict=True) if k is None]
+        raise ValueError(f"metrics of k-fold and other runs mixed: {', '.join(odd[:5])}")
+    return folds
 
 
 def load_per_run(metric_files, folds) -> pd.DataFrame:
@@ -86,15 +105,15 @@ def fold_labelled(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def aggregate_folds(
-    metric_files, folds, out_csv, out_md, out_per_seed=None, out_html=None
+    metric_files, out_csv, out_md, out_per_seed=None, out_html=None, folds=None
 ) -> pd.DataFrame:
     """Write the k-fold tables (see the module docstring) from ``metrics.json`` files.
 
     Parameters
     ----------
     metric_files : list of str or Path
-    folds : list of int
-        The fold of each metrics file.
+    folds : list of int, optional
+        The fold of each metrics file; default: from the paths (:func:`folds_of`).
     out_csv, out_md, out_per_seed, out_html : str or Path
         As :func:`divconq.aggregate.aggregate`.
 
@@ -103,7 +122,7 @@ def aggregate_folds(
     pandas.DataFrame
         The ``accuracy.csv`` table.
     """
-    per_run = load_per_run(metric_files, folds)
+    per_run = load_per_run(metric_files, folds_of(metric_files) if folds is None else folds)
     table = summarize_folds(per_run)
     for path in (out_csv, out_md, out_per_seed, out_html):
         if path is not None:

@@ -243,11 +243,17 @@ def fold_manifest(wildcards):
     return f"{RESULTS}/split/{wildcards.fold}manifest.csv"
 
 
-def metric_folds():
-    """The fold of each file of all_metrics(), in its order; None unless kfold."""
-    if not KFOLD:
-        return None
-    return [k for e in enabled_experiments() for k, _ in runs(e)]
+def split_params():
+    """The split section for rule split; the kfold keys only for kfold runs.
+
+    Their schema defaults would otherwise change the params of rule split, and so
+    rerun the split (and all after it) of results made before kfold existed.
+    """
+    if KFOLD:
+        return config["split"]
+    return {
+        k: v for k, v in config["split"].items() if k not in ("folds", "val_fraction")
+    }
 
 
 # Prediction --------------------------------------------------------------------

@@ -59,8 +59,6 @@ rule aggregate:
         f"{RESULTS}/logs/aggregate.log",
     conda:
         "../../envs/eval.yaml"
-    params:
-        folds=metric_folds(),
     script:
         "../scripts/aggregate.py"
 

@@ -15,7 +15,7 @@ rule split:
     conda:
         "../../envs/data.yaml"
     params:
-        split=config["split"],
+        split=split_params(),
     script:
         "../scripts/split.py"
 

@@ -5,17 +5,15 @@
 import logging
 
 from divconq.aggregate import aggregate
-from divconq.aggregate_folds import aggregate_folds
+from divconq.aggregate_folds import aggregate_folds, folds_of
 
 logging.basicConfig(
     filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"
 )
 out = snakemake.output
-if snakemake.params.get("folds") is None:
-    table = aggregate(snakemake.input.metrics, out.csv, out.md, out.per_seed, out.html)
-else:  # split.method kfold: tables per fold and pooled over folds
-    folds = snakemake.params.folds
-    table = aggregate_folds(snakemake.input.metrics, folds, out.csv, out.md, out.per_seed, out.html)
+# split.method kfold (eval/<experiment>/fold<k>/seed<N>/): tables per fold and pooled.
+tables = aggregate if folds_of(snakemake.input.metrics) is None else aggregate_folds
+table = tables(snakemake.input.metrics, out.csv, out.md, out.per_seed, out.html)
 logging.info("%d metrics files, %d table rows", len(snakemake.input.metrics), len(table))
 for note in sorted(set(table["note"]) - {""}):
     logging.info("note: %s", note)
