@@ -6,6 +6,7 @@ import logging
 import pandas as pd
 import pytest
 
+from divconq import folds as fo
 from divconq import split as sp
 
 
@@ -310,3 +311,112 @@ def test_build_and_write_manifest(tmp_path):
 
     with pytest.raises(sp.SplitError, match="no counts"):
         sp.build_manifest(split_df, counts.iloc[1:])
+
+
+# --- k-fold -----------------------------------------------------------------------------------
+
+
+def kfold_manifest(tmp_path, tracks, folds, seed=0, groups=None):
+    """Full k-fold manifest through make_split, build_manifest and write_manifest."""
+    config = {"method": "kfold", "folds": folds, "seed": seed, "groups": groups}
+    split_df, report = sp.make_split(tracks, config)
+    counts = pd.DataFrame(
+        {"track": tracks["track"], "spectrogram": "x.h5", "n_snippets": 14, "n_windows": 28}
+    )
+    path = sp.write_manifest(sp.build_manifest(split_df, counts), tmp_path / "manifest.csv")
+    return path, report
+
+
+@pytest.mark.parametrize("folds", [2, 3, 10])
+def test_kfold_every_track_tested_once_and_stratified(folds):
+    per_label = {"blues": 23, "jazz": 17, "rock": 10, "pop": 4}
+    df, report = fo.kfold_split(make_tracks(per_label), folds, seed=3)
+    assert df["track"].is_unique and len(df) == sum(per_label.values())
+    assert set(df["fold"]) == set(range(folds)) and (df["split"] == fo.KFOLD_SPLIT).all()
+    for label, n in per_label.items():
+        sizes = df[df["label"] == label]["fold"].value_counts().reindex(range(folds), fill_value=0)
+        assert sizes.max() - sizes.min() <= 1 and sizes.sum() == n, label
+    totals = df["fold"].value_counts()
+    assert totals.max() - totals.min() <= 1  # fold sizes balanced over labels too
+    assert report.parts == [f"fold{k}" for k in range(folds)]
+    assert sum(sum(c.values()) for c in report.counts.values()) == len(df)
+    assert f"tracks per label ({' / '.join(report.parts)})" in report.to_text()
+
+
+def test_kfold_deterministic_seeded_and_order_independent():
+    tracks = make_tracks({"blues": 20, "jazz": 13})
+    a = dict(zip(*fo.kfold_split(tracks, 5, seed=1)[0][["track", "fold"]].T.values, strict=True))
+    shuffled = tracks.sample(frac=1, random_state=7)
+    b = dict(zip(*fo.kfold_split(shuffled, 5, seed=1)[0][["track", "fold"]].T.values, strict=True))
+    c = dict(zip(*fo.kfold_split(tracks, 5, seed=2)[0][["track", "fold"]].T.values, strict=True))
+    assert a == b and a != c
+
+
+def test_kfold_groups_never_straddle_folds(tmp_path):
+    tracks, path, group_of = artist_groups(tmp_path, {"blues": 30, "jazz": 21}, 3)
+    df, report = fo.kfold_split(tracks, 4, seed=0, groups=path)
+    assert report.ungrouped == [] and report.missing_on_disk == []
+    df["artist"] = df["track"].map(group_of)
+    assert (df["group"] == df["artist"]).all()
+    assert (df.groupby("artist")["fold"].nunique() == 1).all()
+    for k in range(4):  # roughly stratified still: 30/4 and 21/4 tracks, artists of 3
+        per_label = df[df["fold"] == k]["label"].value_counts()
+        assert abs(per_label["blues"] - 7.5) <= 3 and abs(per_label["jazz"] - 5.25) <= 3
+
+
+def test_kfold_errors():
+    with pytest.raises(sp.SplitError, match="at least 2"):
+        fo.kfold_split(make_tracks({"blues": 10}), 1)
+    with pytest.raises(sp.SplitError, match="nothing to train"):
+        fo.kfold_split(make_tracks({"blues": 10, "jazz": 1}), 2)
+
+
+def test_fold_view_is_an_ordinary_manifest(tmp_path):
+    tracks = make_tracks({"blues": 20, "jazz": 20, "rock": 9})
+    path, _ = kfold_manifest(tmp_path, tracks, 5, seed=0)
+    full = sp.read_manifest(path)
+    assert list(full.columns) == [*sp.MANIFEST_COLUMNS, "fold", "group"]
+    tested = []
+    for k in range(5):
+        view = fo.fold_view(path, k, val_fraction=0.2, seed=0)
+        assert list(view.columns) == list(sp.MANIFEST_COLUMNS) and len(view) == len(full)
+        assert view.equals(view.sort_values(["split", "track"]).reset_index(drop=True))
+        test = set(view.loc[view["split"] == "test", "track"])
+        assert test == set(full.loc[full["fold"] == k, "track"])
+        for label, g in view[view["split"] != "test"].groupby("label"):
+            assert (g["split"] == "val").sum() == sp.allocate_counts(len(g), {
+                "train": 0.8, "val": 0.2, "test": 0.0})["val"], label  # fmt: skip
+        tested += sorted(test)
+        # same view for the same fold and seed; another seed moves the validation tracks only
+        again = fo.fold_view(path, k, val_fraction=0.2, seed=0)
+        assert again.equals(view)
+        other = fo.fold_view(path, k, val_fraction=0.2, seed=1)
+        assert set(other.loc[other["split"] == "test", "track"]) == test
+    assert sorted(tested) == sorted(full["track"])  # every track tested exactly once
+    views = [fo.fold_view(path, 0, 0.2, seed=s) for s in (0, 1)]
+    assert set(views[0].query("split == 'val'")["track"]) != set(
+        views[1].query("split == 'val'")["track"]
+    )
+
+
+def test_fold_view_keeps_groups_whole_in_validation(tmp_path):
+    tracks, groups, group_of = artist_groups(tmp_path, {"blues": 30, "jazz": 30}, 3)
+    path, report = kfold_manifest(tmp_path, tracks, 3, seed=0, groups=groups)
+    assert "method: kfold" in report.to_text()
+    for k in range(3):
+        view = fo.fold_view(path, k, val_fraction=0.25, seed=0)
+        view["artist"] = view["track"].map(group_of)
+        assert (view.groupby("artist")["split"].nunique() == 1).all()
+        assert (view["split"] == "val").sum() >= 3
+
+
+def test_fold_view_errors(tmp_path):
+    tracks = make_tracks({"blues": 10, "jazz": 10})
+    path, _ = kfold_manifest(tmp_path, tracks, 2)
+    with pytest.raises(sp.SplitError, match="fold 2 is not among"):
+        fo.fold_view(path, 2)
+    with pytest.raises(sp.SplitError, match="val_fraction"):
+        fo.fold_view(path, 0, val_fraction=1.0)
+    ordinary = sp.stratified_split(tracks, FRACTIONS)
+    with pytest.raises(sp.SplitError, match="not a k-fold manifest"):
+        fo.fold_view(ordinary, 0)

@@ -249,9 +249,15 @@ def _split_errors(split: dict) -> list[tuple[tuple, str]]:
         "json": [("json",)],
         "groups": [("groups",)],
     }
+    # kfold reads a groups file when one is given (no group straddles two folds).
+    optional = {("kfold", "groups")}
     for other, keys in needs.items():
         for key in keys:
             value = lists.get(key[1]) if key[0] == "lists" else split.get(key[0])
+            if (method, other) in optional:
+                if value and not Path(value).is_file():
+                    errors.append((("split", *key), f"file not found: {value}"))
+                continue
             if other == method and not value:
                 errors.append(
                     (("split", *key), f"split.method is '{method}' but this file is not set")

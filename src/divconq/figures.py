@@ -102,6 +102,8 @@ def accuracy_bars(table, out_png, experiments=None) -> Path:
     """
     plt = _plt()
     df = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+    if "fold" in df.columns:  # k-fold table (divconq.aggregate_folds): the pooled rows
+        df = df[df["fold"].astype(str) == "pooled"]
     if experiments is None:
         experiments = list(dict.fromkeys(df["experiment"]))
     stats = df.set_index(["experiment", "level", "split"])

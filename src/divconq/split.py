@@ -47,6 +47,8 @@ MANIFEST_COLUMNS = (
     "n_windows",
     "duration_s",
 )
+#: Extra manifest columns of a k-fold split (see :mod:`divconq.folds`), written when present.
+FOLD_COLUMNS = ("fold", "group")
 TRACK_COLUMNS = ("track", "label", "stem", "path")
 
 # Extensions stripped from names in split files. Wider than the formats we decode on purpose:
@@ -92,23 +94,29 @@ class SplitReport:
         """True when nothing was missing, unassigned or ungrouped."""
         return not (self.missing_on_disk or self.unassigned or self.ungrouped)
 
+    @property
+    def parts(self) -> list[str]:
+        """Columns of :attr:`counts`: the splits (the folds in a k-fold report)."""
+        return list(SPLITS)
+
     def to_text(self) -> str:
         """Render the report as plain, human-readable text (see :func:`write_report`)."""
-        totals = {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
+        parts = self.parts
+        totals = {s: sum(c[s] for c in self.counts.values()) for s in parts}
         lines = [
             "divconq split report",
             f"method: {self.method}",
             f"assigned: {sum(totals.values())} tracks "
             + "("
-            + ", ".join(f"{s} {totals[s]}" for s in SPLITS)
+            + ", ".join(f"{s} {totals[s]}" for s in parts)
             + ")",
             "",
-            "tracks per label (train / val / test):",
+            f"tracks per label ({' / '.join(parts)}):",
         ]
         width = max((len(label) for label in self.counts), default=0)
         for label in sorted(self.counts):
             c = self.counts[label]
-            lines.append(f"  {label:<{width}}  {c['train']:5d} {c['val']:5d} {c['test']:5d}")
+            lines.append(f"  {label:<{width}}  " + " ".join(f"{c[s]:5d}" for s in parts))
         sections = (
             (
                 "missing on disk",
@@ -520,37 +528,111 @@ def read_groups(path) -> list[tuple[str, str, str]]:
 
 
 def _greedy_groups(
-    members: dict[str, list[str]], labels: dict[str, str], fractions: dict, seed: int
+    members: dict[str, list[str]], labels: dict[str, str], fractions: dict, seed
 ) -> dict[str, str]:
-    """Assign whole groups to splits so that per-label counts approach their targets.
+    """Assign whole groups to train/val/test so that per-label counts approach their targets.
 
-    Targets are :func:`allocate_counts` per label. Groups go largest first (ties in a seeded
-    random order); each goes to the split where it reduces the summed per-label distance to
-    the targets the most (ties: train, then val, then test). A group may hold tracks of
-    several labels, which is why this works on all labels at once rather than label by label.
+    Targets are :func:`allocate_counts` per label; see :func:`greedy_assign` for the rule.
     """
     per_label = Counter(labels.values())
     target = {lab: allocate_counts(n, fractions) for lab, n in per_label.items()}
-    filled = {lab: dict.fromkeys(SPLITS, 0) for lab in per_label}
+    return greedy_assign(members, labels, target, SPLITS, seed)
+
+
+def greedy_assign(
+    members: dict[str, list[str]],
+    labels: dict[str, str],
+    target: dict[str, dict],
+    parts,
+    seed,
+) -> dict:
+    """Assign whole groups to parts (splits or folds) towards per-label target counts.
+
+    Groups go largest first (ties in a seeded random order); each goes to the part where it
+    reduces the summed per-label distance to the targets the most (ties: the earlier part). A
+    group may hold tracks of several labels, which is why this works on all labels at once
+    rather than label by label. With one track per group it meets the targets exactly.
+
+    Parameters
+    ----------
+    members : dict
+        ``{group: [track id, ...]}``; the group names are sorted before the seeded shuffle.
+    labels : dict
+        ``{track id: label}``.
+    target : dict
+        ``{label: {part: n_tracks}}``.
+    parts : sequence
+        The parts, in tie-breaking order.
+    seed : int or sequence of int
+        Seed of ``numpy.random.default_rng`` for the order of equal-sized groups.
+
+    Returns
+    -------
+    dict
+        ``{track id: part}``.
+    """
+    filled = {lab: dict.fromkeys(parts, 0) for lab in target}
     names = sorted(members)
-    order = [names[i] for i in np.random.default_rng(int(seed)).permutation(len(names))]
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     order.sort(key=lambda g: -len(members[g]))  # stable sort keeps the seeded order for ties
 
-    def cost(content: Counter, split: str) -> int:
+    def cost(content: Counter, part) -> int:
         return sum(
-            abs(filled[lab][split] + k - target[lab][split])
-            - abs(filled[lab][split] - target[lab][split])
+            abs(filled[lab][part] + k - target[lab][part])
+            - abs(filled[lab][part] - target[lab][part])
             for lab, k in content.items()
         )
 
     assigned = {}
     for group in order:
         content = Counter(labels[t] for t in members[group])
-        split = min(SPLITS, key=lambda s: cost(content, s))  # min() keeps the first on ties
+        part = min(parts, key=lambda s: cost(content, s))  # min() keeps the first on ties
         for lab, k in content.items():
-            filled[lab][split] += k
-        assigned.update(dict.fromkeys(members[group], split))
+            filled[lab][part] += k
+        assigned.update(dict.fromkeys(members[group], part))
     return assigned
+
+
+def group_members(tracks: pd.DataFrame, groups_path) -> tuple[dict[str, str], list[str], list[str]]:
+    """The group of every track named in a groups file.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Checked track table (see :func:`_check_tracks`).
+    groups_path : path-like
+        See :func:`read_groups`.
+
+    Returns
+    -------
+    tuple
+        (``{track id: group}`` of the matched tracks, sorted ids named in the file but missing
+        on disk, sorted ids of tracks absent from the file).
+    """
+    index = _index(tracks)
+    group_of: dict[str, str] = {}
+    clashes, missing = set(), set()
+    for label, filename, group in read_groups(groups_path):
+        track, shown = _match(label, filename, index)
+        if track is None:
+            missing.add(shown)
+        elif group_of.setdefault(track, group) != group:
+            clashes.add(track)
+    if clashes:
+        raise SplitError(
+            f"{groups_path}: track(s) in more than one group: {', '.join(sorted(clashes))}"
+        )
+    ungrouped = sorted(set(tracks["track"]) - set(group_of))
+    return group_of, sorted(missing), ungrouped
+
+
+def members_of(track_ids, group_of: dict[str, str]) -> dict[str, list[str]]:
+    """``{group: [track id, ...]}``; a track without a group is a group of its own."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for track in sorted(track_ids):
+        # The NUL prefix keeps a lone track's own group apart from any named group.
+        members[group_of.get(track) or "\0" + track].append(track)
+    return members
 
 
 def split_from_groups(
@@ -572,27 +654,11 @@ def split_from_groups(
     """
     fractions = check_fractions(fractions)
     tracks = _check_tracks(tracks)
-    index = _index(tracks)
-    group_of: dict[str, str] = {}
-    clashes, missing = set(), set()
-    for label, filename, group in read_groups(groups_path):
-        track, shown = _match(label, filename, index)
-        if track is None:
-            missing.add(shown)
-        elif group_of.setdefault(track, group) != group:
-            clashes.add(track)
-    if clashes:
-        raise SplitError(
-            f"{groups_path}: track(s) in more than one group: {', '.join(sorted(clashes))}"
-        )
-    ungrouped = sorted(set(tracks["track"]) - set(group_of))
-    members: dict[str, list[str]] = defaultdict(list)
-    for track in tracks["track"]:  # sorted, so member lists are too
-        # The NUL prefix keeps a lone track's own group apart from any named group.
-        members[group_of.get(track, "\0" + track)].append(track)
+    group_of, missing, ungrouped = group_members(tracks, groups_path)
+    members = members_of(tracks["track"], group_of)
     labels = dict(zip(tracks["track"], tracks["label"].astype(str), strict=True))
-    assigned = _greedy_groups(members, labels, fractions, seed)
-    report = SplitReport("groups", missing_on_disk=sorted(missing), ungrouped=ungrouped)
+    assigned = _greedy_groups(members, labels, fractions, int(seed))
+    report = SplitReport("groups", missing_on_disk=missing, ungrouped=ungrouped)
     return _finish(_with_split(tracks, assigned), report)
 
 
@@ -604,9 +670,9 @@ def make_split(tracks: pd.DataFrame, config_split: dict) -> tuple[pd.DataFrame, 
     tracks : pandas.DataFrame
         At least ``track``, ``label``, ``stem``, ``path``.
     config_split : dict
-        Keys ``method`` (stratified, lists, json, groups), ``fractions``, ``seed``,
-        ``lists`` (``{train, val, test}`` paths), ``json``, ``groups``, and optionally
-        ``strict`` (bool, lists and json only).
+        Keys ``method`` (stratified, lists, json, groups, kfold), ``fractions``, ``seed``,
+        ``lists`` (``{train, val, test}`` paths), ``json``, ``groups``, ``folds`` (kfold), and
+        optionally ``strict`` (bool, lists and json only).
 
     Returns
     -------
@@ -634,7 +700,12 @@ def make_split(tracks: pd.DataFrame, config_split: dict) -> tuple[pd.DataFrame, 
         if not config_split.get("groups"):
             raise SplitError("split method 'groups' needs split.groups")
         return split_from_groups(tracks, config_split["groups"], fractions, seed)
-    raise SplitError(f"unknown split method '{method}' (stratified, lists, json, groups)")
+    if method == "kfold":
+        from divconq.folds import kfold_split
+
+        folds = int(config_split.get("folds") or 10)
+        return kfold_split(tracks, folds, seed, groups=config_split.get("groups"))
+    raise SplitError(f"unknown split method '{method}' (stratified, lists, json, groups, kfold)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,12 +735,13 @@ def build_manifest(split_df: pd.DataFrame, counts_df: pd.DataFrame) -> pd.DataFr
     if duplicated:
         raise SplitError(f"counts table has duplicate track(s): {', '.join(duplicated)}")
     base = split_df[["track", "label", "split", "path"]]
+    extra = [c for c in FOLD_COLUMNS if c in split_df.columns]
     # Counts win over columns of the same name in the split table: they come from the features.
     rest = [c for c in MANIFEST_COLUMNS[4:] if c not in counts_df.columns]
     absent = [c for c in rest if c not in split_df.columns]
     if absent:
         raise SplitError(f"no column(s) {', '.join(absent)} in the counts or split table")
-    base = base.join(split_df[rest])
+    base = base.join(split_df[rest + extra])
     from_counts = [c for c in MANIFEST_COLUMNS[4:] if c in counts_df.columns]
     manifest = base.merge(
         counts_df[["track", *from_counts]], on="track", how="left", indicator=True
@@ -677,18 +749,20 @@ def build_manifest(split_df: pd.DataFrame, counts_df: pd.DataFrame) -> pd.DataFr
     lacking = sorted(manifest.loc[manifest["_merge"] == "left_only", "track"])
     if lacking:
         raise SplitError(f"no counts for {len(lacking)} track(s): {', '.join(lacking[:20])}")
-    manifest = manifest[list(MANIFEST_COLUMNS)].astype({"n_snippets": int, "n_windows": int})
+    manifest = manifest[[*MANIFEST_COLUMNS, *extra]].astype({"n_snippets": int, "n_windows": int})
     return manifest.sort_values(["split", "track"], kind="stable").reset_index(drop=True)
 
 
 def write_manifest(df: pd.DataFrame, path) -> Path:
-    """Write the manifest CSV (columns :data:`MANIFEST_COLUMNS`), creating the folder."""
+    """Write the manifest CSV (columns :data:`MANIFEST_COLUMNS`, then any of
+    :data:`FOLD_COLUMNS` present), creating the folder."""
     absent = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if absent:
         raise SplitError(f"manifest lacks column(s): {', '.join(absent)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    df[list(MANIFEST_COLUMNS)].to_csv(path, index=False)
+    extra = [c for c in FOLD_COLUMNS if c in df.columns]
+    df[[*MANIFEST_COLUMNS, *extra]].to_csv(path, index=False)
     return path
 
 
@@ -696,7 +770,7 @@ def read_manifest(manifest) -> pd.DataFrame:
     """The split manifest (a path or a DataFrame); ids, labels and splits stay strings."""
     if isinstance(manifest, pd.DataFrame):
         return manifest
-    return pd.read_csv(manifest, dtype={"track": str, "label": str, "split": str})
+    return pd.read_csv(manifest, dtype={"track": str, "label": str, "split": str, "group": str})
 
 
 def spectrogram_path(path, base_dir=None) -> Path:

@@ -194,15 +194,11 @@ def train_params(experiment):
 
 
 def model_dirs(experiment):
-    return [
-        f"{RESULTS}/models/{experiment}/seed{s}" for s in experiment_seeds(experiment)
-    ]
+    return [f"{RESULTS}/models/{experiment}/{r}" for r in run_names(experiment)]
 
 
 def eval_dirs(experiment):
-    return [
-        f"{RESULTS}/eval/{experiment}/seed{s}" for s in experiment_seeds(experiment)
-    ]
+    return [f"{RESULTS}/eval/{experiment}/{r}" for r in run_names(experiment)]
 
 
 def training_targets(wildcards=None):
@@ -243,6 +239,61 @@ def final_targets():
     Known before the inventory runs, so `snakemake -n` shows the whole plan.
     """
     return [f"{RESULTS}/split/manifest.csv"] + training_targets() + evaluation_targets()
+
+
+# Folds ----------------------------------------------------------------------------
+# split.method: kfold trains and evaluates every (fold, seed) of an experiment, in
+# <experiment>/fold<k>/seed<N>/ under models/ and eval/; fold k's train/val/test
+# manifest is split/fold<k>/manifest.csv (divconq.folds.fold_view). Other methods
+# keep <experiment>/seed<N>/ and split/manifest.csv: the rules' {fold} wildcard is
+# then empty, else "fold<k>/".
+
+KFOLD = config["split"]["method"] == "kfold"
+FOLD_PATTERN = r"(fold\d+/)?"
+
+
+def fold_numbers():
+    """The folds 0..K-1 of a k-fold run; [None] otherwise."""
+    if not KFOLD:
+        return [None]
+    return list(range(config["split"]["folds"]))
+
+
+def runs(experiment):
+    """(fold, seed) of every model of one experiment, fold-major; fold None unless kfold."""
+    return [(k, s) for k in fold_numbers() for s in experiment_seeds(experiment)]
+
+
+def run_names(experiment):
+    """Sub-folders of an experiment's models/ and eval/ folders: seed<N> or fold<k>/seed<N>."""
+    return [
+        f"seed{s}" if k is None else f"fold{k}/seed{s}" for k, s in runs(experiment)
+    ]
+
+
+def run_labels(experiment):
+    """Legend labels of the runs: the seeds, or 'fold<k>/seed<N>' for kfold."""
+    if not KFOLD:
+        return experiment_seeds(experiment)
+    return run_names(experiment)
+
+
+def fold_manifest(wildcards):
+    """The manifest a (fold, seed) run trains and is evaluated on."""
+    return f"{RESULTS}/split/{wildcards.fold}manifest.csv"
+
+
+def split_params():
+    """The split section for rule split; the kfold keys only for kfold runs.
+
+    Their schema defaults would otherwise change the params of rule split, and so
+    rerun the split (and all after it) of results made before kfold existed.
+    """
+    if KFOLD:
+        return config["split"]
+    return {
+        k: v for k, v in config["split"].items() if k not in ("folds", "val_fraction")
+    }
 
 
 # Prediction --------------------------------------------------------------------
@@ -287,7 +338,7 @@ def predict_models(wildcards=None):
     model = Path(PREDICT["model"] or default)
     models = Path(RESULTS) / "models"
     if model.parent == models and model.name in config["experiments"]:
-        return [f"{model}/seed{s}" for s in experiment_seeds(model.name)]
+        return model_dirs(model.name)
     if model.parent.parent == models and re.fullmatch(r"seed\d+", model.name):
         return [str(model)]
     from divconq.predict import ModelDirError, model_dirs

@@ -1,22 +1,23 @@
-# Evaluation stage: per (experiment, seed) window scores and metrics, tables over
-# seeds, figures. Files: docs/architecture.md; code: divconq.evaluation,
-# divconq.aggregate, divconq.figures.
+# Evaluation stage: per (experiment, seed) window scores and metrics (per experiment,
+# fold and seed with split.method kfold, common.smk), tables over seeds, figures.
+# Files: docs/architecture.md; code: divconq.evaluation, divconq.aggregate, divconq.figures.
 
 
 rule evaluate:
     input:
-        model=f"{RESULTS}/models/{{experiment}}/seed{{seed}}",
-        manifest=f"{RESULTS}/split/manifest.csv",
+        model=f"{RESULTS}/models/{{experiment}}/{{fold}}seed{{seed}}",
+        manifest=fold_manifest,
     output:
-        scores=f"{RESULTS}/eval/{{experiment}}/seed{{seed}}/window_scores.h5",
-        tracks=f"{RESULTS}/eval/{{experiment}}/seed{{seed}}/tracks.csv",
-        metrics=f"{RESULTS}/eval/{{experiment}}/seed{{seed}}/metrics.json",
+        scores=f"{RESULTS}/eval/{{experiment}}/{{fold}}seed{{seed}}/window_scores.h5",
+        tracks=f"{RESULTS}/eval/{{experiment}}/{{fold}}seed{{seed}}/tracks.csv",
+        metrics=f"{RESULTS}/eval/{{experiment}}/{{fold}}seed{{seed}}/metrics.json",
     log:
-        f"{RESULTS}/logs/evaluate/{{experiment}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/evaluate/{{experiment}}/{{fold}}seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{experiment}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{experiment}}/{{fold}}seed{{seed}}.tsv"
     wildcard_constraints:
         experiment=r"[^/]+",
+        fold=FOLD_PATTERN,
         seed=r"\d+",
     conda:
         "../../envs/eval.yaml"
@@ -65,10 +66,7 @@ rule aggregate:
 rule training_curves:
     input:
         # The model folders (a directory output of rule train): history.csv of each.
-        models=lambda wc: [
-            f"{RESULTS}/models/{wc.experiment}/seed{s}"
-            for s in experiment_seeds(wc.experiment)
-        ],
+        models=lambda wc: model_dirs(wc.experiment),
     output:
         report(
             f"{RESULTS}/figures/training_{{experiment}}.png",
@@ -84,7 +82,7 @@ rule training_curves:
     conda:
         "../../envs/eval.yaml"
     params:
-        seeds=lambda wc: experiment_seeds(wc.experiment),
+        seeds=lambda wc: run_labels(wc.experiment),
     script:
         "../scripts/figures.py"
 

@@ -15,9 +15,27 @@ rule split:
     conda:
         "../../envs/data.yaml"
     params:
-        split=config["split"],
+        split=split_params(),
     script:
         "../scripts/split.py"
+
+
+# split.method kfold: the ordinary train/val/test manifest of fold k (divconq.folds).
+rule fold_manifest:
+    input:
+        manifest=f"{RESULTS}/split/manifest.csv",
+    output:
+        manifest=f"{RESULTS}/split/fold{{k}}/manifest.csv",
+    log:
+        f"{RESULTS}/logs/split_fold{{k}}.log",
+    wildcard_constraints:
+        k=r"\d+",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        split=config["split"],
+    script:
+        "../scripts/fold_manifest.py"
 
 
 # `snakemake data`: the data stage alone, every per-track file included.

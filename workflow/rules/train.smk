@@ -1,5 +1,7 @@
 # Training stage: one model per (experiment, seed), results/models/<experiment>/seed<N>/
-# (model.keras, history.csv, preprocessing.json, training.json; docs/architecture.md).
+# (model.keras, history.csv, preprocessing.json, training.json; docs/architecture.md);
+# with split.method kfold one per (experiment, fold, seed), <experiment>/fold<k>/seed<N>/,
+# trained on split/fold<k>/manifest.csv ({fold} is "" or "fold<k>/", common.smk).
 # Code: divconq.model, divconq.training.
 #
 # A killed or failed training resumes after its last finished epoch when the rule
@@ -10,15 +12,16 @@
 
 rule train:
     input:
-        manifest=f"{RESULTS}/split/manifest.csv",
+        manifest=fold_manifest,
     output:
-        directory(f"{RESULTS}/models/{{experiment}}/seed{{seed}}"),
+        directory(f"{RESULTS}/models/{{experiment}}/{{fold}}seed{{seed}}"),
     log:
-        f"{RESULTS}/logs/train/{{experiment}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/train/{{experiment}}/{{fold}}seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{experiment}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{experiment}}/{{fold}}seed{{seed}}.tsv"
     wildcard_constraints:
         experiment=r"[^/]+",
+        fold=FOLD_PATTERN,
         seed=r"\d+",
     conda:
         "../../envs/train.yaml"

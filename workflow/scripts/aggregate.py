@@ -5,16 +5,14 @@
 import logging
 
 from divconq.aggregate import aggregate
+from divconq.aggregate_folds import aggregate_folds, folds_of
 from divconq.scriptlog import log_to
 
 log_to(snakemake.log[0])
-table = aggregate(
-    snakemake.input.metrics,
-    snakemake.output.csv,
-    snakemake.output.md,
-    snakemake.output.per_seed,
-    snakemake.output.html,
-)
+out = snakemake.output
+# split.method kfold (eval/<experiment>/fold<k>/seed<N>/): tables per fold and pooled.
+tables = aggregate if folds_of(snakemake.input.metrics) is None else aggregate_folds
+table = tables(snakemake.input.metrics, out.csv, out.md, out.per_seed, out.html)
 logging.info("%d metrics files, %d table rows", len(snakemake.input.metrics), len(table))
 for note in sorted(set(table["note"]) - {""}):
     logging.info("note: %s", note)
