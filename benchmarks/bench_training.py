@@ -7,7 +7,7 @@ and a manifest into a temporary folder, then runs, each in a fresh process:
 ``pipeline``
     :func:`divconq.training.train` itself: manifest -> HDF5 files -> one
     float32 array, train-split normalization in place, seeded per-epoch batches
-    of :func:`divconq.training.array_sequence`, the resume checkpoint after
+    of :class:`divconq.training_keras.ArraySequence`, the resume checkpoint after
     every epoch.
 ``in_memory``
     ``model.fit(x, y, batch_size, shuffle=True)`` (Keras' own array adapter) on
@@ -116,7 +116,8 @@ def run_mode(mode: str, manifest: Path, preset: str, epochs: int, threads: int, 
 
         from divconq.model import build_model
         from divconq.split import read_manifest
-        from divconq.training import compile_model, configure_tensorflow, one_hot
+        from divconq.training_data import one_hot
+        from divconq.training_keras import compile_model, configure_tensorflow
 
         df = read_manifest(manifest)
         n_train = int(df.loc[df.split == "train", "n_snippets"].sum())

@@ -110,7 +110,7 @@ def test_classes_need_training_tracks(dataset):
 
 
 def test_epoch_order_is_seeded_per_epoch():
-    from divconq.training import _EpochOrder
+    from divconq.sampling import EpochOrder as _EpochOrder
 
     a, b = _EpochOrder(100, 32, True, 5), _EpochOrder(100, 32, True, 5)
     a.set_epoch(3)
@@ -125,9 +125,45 @@ def test_epoch_order_is_seeded_per_epoch():
 
 
 def test_train_config_from_dict():
-    cfg = TrainConfig.from_dict({"epochs": 3, "unknown": 1, "threads": 2})
+    cfg = TrainConfig.from_dict({"epochs": 3, "threads": 2})
     assert cfg.epochs == 3 and cfg.threads == 2
     assert "threads" not in cfg.shaping()
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [("epoch", "epochs"), ("lr_patiense", "lr_patience"), ("mixup", "mixup_alpha")],
+)
+def test_train_config_rejects_unknown_keys(key, hint):
+    with pytest.raises(ValueError, match=f"unknown training key '{key}'; did you mean '{hint}'"):
+        TrainConfig.from_dict({key: 1})
+    with pytest.raises(ValueError, match="unknown training key 'zzz' .known: epochs"):
+        TrainConfig.from_dict({"zzz": 1})
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        TrainConfig(sampling="random")
+    with pytest.raises(ValueError, match="balance must be one of"):
+        TrainConfig(balance="classes")
+    with pytest.raises(ValueError, match="windows_per_track must be at least 1"):
+        TrainConfig(windows_per_track=0)
+    with pytest.raises(ValueError, match="gain_db must not be negative"):
+        TrainConfig(gain_db=-1)
+
+
+def test_importing_training_loads_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, divconq.training, divconq.training_data, divconq.sampling, "
+        "divconq.augment, divconq.training_state; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -289,3 +325,46 @@ def test_clip_input(tmp_path):
     bundle = inference.load_model_dir(out)
     clip = np.zeros((PARAMS.n_mels, PARAMS.n_clip_frames), np.float32)
     assert inference.score_clip(bundle, clip).shape == (1, 2)
+
+
+# ---------------------------------------------------------------------------
+# The steps of train(), one by one
+
+
+def test_prepare_data_normalizes_both_splits_with_train_statistics(dataset):
+    from divconq.training import prepare_data
+
+    data = prepare_data(dataset, TrainConfig())
+    assert data.class_names == ["g0", "g1", "g2"] and data.params == PARAMS
+    assert data.train.x.shape[0] == 48 and data.val.x.shape[0] == 12
+    # Train is centred; val keeps its -50 dB offset, in train's units.
+    assert abs(float(data.train.x.mean())) < 1e-3
+    assert float(data.val.x.mean()) < -5
+    assert abs(np.mean(data.mean) - OFFSETS["train"]) < 1.0
+    assert data.tracks["split"].tolist() == ["train"] * 12 + ["val"] * 3
+
+
+def test_describe_run_fingerprint_follows_what_shapes_the_model(dataset):
+    from divconq.training import describe_run, prepare_data
+
+    data = prepare_data(dataset, TrainConfig())
+    kw = {"experiment": "e", "seed": 0, "preset": "small", "input": "snippets"}
+    pre, fp = describe_run(data, TrainConfig(), **kw)
+    assert pre["class_names"] == data.class_names and pre["seed"] == 0
+    assert describe_run(data, TrainConfig(threads=3, verbose=2), **kw)[1] == fp
+    assert describe_run(data, TrainConfig(mixup_alpha=0.2), **kw)[1] != fp
+    assert describe_run(data, TrainConfig(), **{**kw, "seed": 1})[1] != fp
+
+
+def test_build_or_resume_starts_over_on_a_foreign_state(tmp_path):
+    from divconq.training import build_or_resume
+    from divconq.training_state import new_state, write_json_atomic
+
+    state_dir = tmp_path / "seed0.resume"
+    state_dir.mkdir()
+    (state_dir / "checkpoint-0000.keras").write_text("stale")
+    write_json_atomic(state_dir / "state.json", new_state("other", 0))
+    model, state, initial = build_or_resume(state_dir, "mine", 0, lambda: "new model")
+    assert model == "new model" and initial == 0
+    assert state["fingerprint"] == "mine" and state["resumes"] == 0
+    assert list(state_dir.iterdir()) == []
