@@ -237,6 +237,10 @@ def fit(model, state, cfg, sequences, state_dir, initial_epoch, callbacks=()) ->
             initial_epoch=initial_epoch,
             callbacks=[*own, *callbacks],
             verbose=cfg.verbose,
+            # The sequence orders its batches itself, seeded by (seed, epoch); Keras'
+            # own shuffle of the batch order draws from the process-wide `random`,
+            # which a resumed run does not share with an uninterrupted one.
+            shuffle=False,
         )
     return time.perf_counter() - t0
 
