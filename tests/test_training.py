@@ -448,7 +448,8 @@ import json, os, signal, sys
 import keras
 from divconq.training import train
 
-manifest, out, cfg, kill = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+manifest, out = sys.argv[1], sys.argv[2]
+cfg, kill = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 
 
 class Kill(keras.callbacks.Callback):
