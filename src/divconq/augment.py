@@ -70,7 +70,11 @@ def augment_batch(x, y, w, cfg: TrainConfig, rng, gain_scale):
     if cfg.mixup_alpha > 0:
         lam = rng.beta(cfg.mixup_alpha, cfg.mixup_alpha, size=b).astype(np.float32)
         partner = rng.permutation(b)
-        x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+        # x + (1 - lam) (x[partner] - x), in place: no full-size float temporaries but one.
+        other = x[partner]
+        other -= x
+        other *= (1 - lam)[:, None, None, None]
+        x += other
         y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
         if w is not None:
             w = lam * w + (1 - lam) * w[partner]
