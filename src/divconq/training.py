@@ -60,6 +60,7 @@ import logging
 import shutil
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +294,15 @@ def export(out_dir, state, state_dir, build, preprocessing: dict, facts: dict) -
         info["total_s_this_run"] = round(time.perf_counter() - info.pop("t_start"), 3)
     (out_dir / "training.json").write_text(json.dumps(info, indent=1) + "\n")
     shutil.rmtree(state_dir, ignore_errors=True)
+    log.info(
+        "%s seed %s: %d epochs, best %s %s at epoch %s",
+        facts.get("experiment"),
+        facts.get("seed"),
+        epochs_run,
+        facts["monitor"],
+        state["best_value"],
+        state["best_epoch"],
+    )
     return info
 
 
@@ -368,10 +378,7 @@ def train(
         )
     fit_s = fit(model, state, cfg, sequences, state_dir, initial_epoch, callbacks)
     facts = {
-        "experiment": experiment,
-        "seed": int(seed),
-        "preset": preset,
-        "input": input,
+        **{k: preprocessing[k] for k in ("experiment", "seed", "preset", "input")},
         "monitor": sequences[2],
         "n_train": sequences[0].sampler.size,
         "n_train_windows": len(data.train.x),
@@ -383,25 +390,8 @@ def train(
         "fingerprint": fp,
         "t_start": t_start,
     }
-    info = export(
-        out_dir,
-        state,
-        state_dir,
-        lambda: build_model(preset, n_classes, shape),
-        preprocessing,
-        facts,
-    )
-    log.info(
-        "%s seed %d: %d epochs, best %s %s at epoch %s, %.1f s",
-        experiment,
-        seed,
-        info["epochs_run"],
-        sequences[2],
-        state["best_value"],
-        state["best_epoch"],
-        info["total_s_this_run"],
-    )
-    return info
+    final = partial(build_model, preset, n_classes, shape)
+    return export(out_dir, state, state_dir, final, preprocessing, facts)
 
 
 def _log_data(data: TrainingData, experiment: str, seed: int) -> None:
