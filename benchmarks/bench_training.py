@@ -7,7 +7,7 @@ and a manifest into a temporary folder, then runs, each in a fresh process:
 ``pipeline``
     :func:`divconq.training.train` itself: manifest -> HDF5 files -> one
     float32 array, train-split normalization in place, seeded per-epoch batches
-    of :func:`divconq.training.array_sequence`, the resume checkpoint after
+    of :class:`divconq.training_keras.ArraySequence`, the resume checkpoint after
     every epoch.
 ``in_memory``
     ``model.fit(x, y, batch_size, shuffle=True)`` (Keras' own array adapter) on
@@ -20,10 +20,17 @@ times and the medians are reported, so that load from other processes on a
 shared machine hits both alike. Peak RSS is each process's maximum resident set
 size (the largest over repeats).
 
+``--variants``
+    Instead of the two modes: ``pipeline`` once per given set of ``training``
+    keys (JSON objects), alternating, with each one's throughput relative to the
+    first (the cost of augmentation or per-epoch window sampling).
+
 Usage::
 
     python benchmarks/bench_training.py                 # 800 train tracks (~11k snippets)
     python benchmarks/bench_training.py --tracks 160 --epochs 2   # quick
+    python benchmarks/bench_training.py --tracks 60 --epochs 3 \
+        --variants '{}' '{"time_masks": 2, "freq_masks": 2}' '{"mixup_alpha": 0.2}'
 """
 
 from __future__ import annotations
@@ -96,8 +103,13 @@ def _epoch_clock():
     return Clock()
 
 
-def run_mode(mode: str, manifest: Path, preset: str, epochs: int, threads: int, batch: int):
-    """One measurement in this process; prints one JSON line."""
+def run_mode(
+    mode: str, manifest: Path, preset: str, epochs: int, threads: int, batch: int, extra=None
+):
+    """One measurement in this process; prints one JSON line.
+
+    ``extra``: more ``training`` keys (pipeline mode).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
     result = {"mode": mode}
@@ -107,6 +119,7 @@ def run_mode(mode: str, manifest: Path, preset: str, epochs: int, threads: int, 
         clock = _epoch_clock()
         out = Path(manifest).parent / "models" / "bench" / "seed0"
         cfg = {"epochs": epochs, "patience": 1000, "threads": threads, "batch_size": batch}
+        cfg.update(extra or {})
         info = train(
             manifest, out, experiment="bench", seed=0, preset=preset, config=cfg, callbacks=[clock]
         )
@@ -116,7 +129,8 @@ def run_mode(mode: str, manifest: Path, preset: str, epochs: int, threads: int, 
 
         from divconq.model import build_model
         from divconq.split import read_manifest
-        from divconq.training import compile_model, configure_tensorflow, one_hot
+        from divconq.training_data import one_hot
+        from divconq.training_keras import compile_model, configure_tensorflow
 
         df = read_manifest(manifest)
         n_train = int(df.loc[df.split == "train", "n_snippets"].sum())
@@ -167,13 +181,21 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--dir", default=None, help="data folder (default: a temporary one)")
+    ap.add_argument("--variants", nargs="+", help="JSON training keys; see the docstring")
+    ap.add_argument("--training", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=["pipeline", "in_memory"], help=argparse.SUPPRESS)
     ap.add_argument("--manifest", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.mode:
         run_mode(
-            args.mode, Path(args.manifest), args.preset, args.epochs, args.threads, args.batch_size
+            args.mode,
+            Path(args.manifest),
+            args.preset,
+            args.epochs,
+            args.threads,
+            args.batch_size,
+            json.loads(args.training),
         )
         return 0
 
@@ -186,7 +208,10 @@ def main(argv=None) -> int:
             flush=True,
         )
         runs = []
-        for mode in ("pipeline", "in_memory") * args.repeats:
+        jobs = [(m, "{}") for m in ("pipeline", "in_memory")]
+        if args.variants:
+            jobs = [("pipeline", v) for v in args.variants]
+        for mode, extra in jobs * args.repeats:
             cmd = [
                 sys.executable,
                 __file__,
@@ -202,15 +227,19 @@ def main(argv=None) -> int:
                 str(args.threads),
                 "--batch-size",
                 str(args.batch_size),
+                "--training",
+                extra,
             ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not line:
                 print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
                 return 1
-            runs.append(json.loads(line[-1][len("RESULT ") :]))
+            runs.append(json.loads(line[-1][len("RESULT ") :]) | {"variant": extra})
             r = runs[-1]
-            print(f"  {mode}: epoch {r['epoch_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+            print(f"  {mode} {extra}: epoch {r['epoch_s']:.1f} s, RSS {r['peak_rss_mb']:.0f} MB")
+    if args.variants:
+        return report_variants(runs, args)
 
     results = []
     for mode in ("pipeline", "in_memory"):
@@ -244,6 +273,22 @@ def main(argv=None) -> int:
         f"\npipeline / in-memory throughput: {ratio:.1%} (target >= 95 %); "
         f"pipeline peak RSS {pipe['peak_rss_mb']:.0f} MB (target < 2048 MB)"
     )
+    return 0
+
+
+def report_variants(runs: list, args) -> int:
+    """Median snippets/s of each variant and its ratio to the first."""
+    print(f"\npreset {args.preset}, batch {args.batch_size}, {args.threads} threads, median of")
+    print(f"{args.repeats} alternating runs\n")
+    print("| training keys | snippets per epoch | epoch s | snippets/s | vs first |")
+    print("|---|---:|---:|---:|---:|")
+    first = None
+    for v in args.variants:
+        mine = [r for r in runs if r["variant"] == v]
+        epoch_s = statistics.median(r["epoch_s"] for r in mine)
+        rate = mine[0]["n_train"] / epoch_s
+        first = first or rate
+        print(f"| `{v}` | {mine[0]['n_train']} | {epoch_s:.2f} | {rate:.0f} | {rate / first:.2f} |")
     return 0
 
 

@@ -110,7 +110,7 @@ def test_classes_need_training_tracks(dataset):
 
 
 def test_epoch_order_is_seeded_per_epoch():
-    from divconq.training import _EpochOrder
+    from divconq.sampling import EpochOrder as _EpochOrder
 
     a, b = _EpochOrder(100, 32, True, 5), _EpochOrder(100, 32, True, 5)
     a.set_epoch(3)
@@ -125,9 +125,45 @@ def test_epoch_order_is_seeded_per_epoch():
 
 
 def test_train_config_from_dict():
-    cfg = TrainConfig.from_dict({"epochs": 3, "unknown": 1, "threads": 2})
+    cfg = TrainConfig.from_dict({"epochs": 3, "threads": 2})
     assert cfg.epochs == 3 and cfg.threads == 2
     assert "threads" not in cfg.shaping()
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [("epoch", "epochs"), ("lr_patiense", "lr_patience"), ("mixup", "mixup_alpha")],
+)
+def test_train_config_rejects_unknown_keys(key, hint):
+    with pytest.raises(ValueError, match=f"unknown training key '{key}'; did you mean '{hint}'"):
+        TrainConfig.from_dict({key: 1})
+    with pytest.raises(ValueError, match="unknown training key 'zzz' .known: epochs"):
+        TrainConfig.from_dict({"zzz": 1})
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        TrainConfig(sampling="random")
+    with pytest.raises(ValueError, match="balance must be one of"):
+        TrainConfig(balance="classes")
+    with pytest.raises(ValueError, match="windows_per_track must be at least 1"):
+        TrainConfig(windows_per_track=0)
+    with pytest.raises(ValueError, match="gain_db must not be negative"):
+        TrainConfig(gain_db=-1)
+
+
+def test_importing_training_loads_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, divconq.training, divconq.training_data, divconq.sampling, "
+        "divconq.augment, divconq.training_state; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -212,6 +248,7 @@ def test_same_seed_same_history(baseline, dataset, tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_csv(out / "history.csv").drop(columns="time_s"),
         pd.read_csv(again / "history.csv").drop(columns="time_s"),
+        check_exact=True,
     )
     for a, b in zip(_weights(out), _weights(again), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -238,10 +275,12 @@ def test_resume_after_interruption(baseline, dataset, tmp_path):
     # and the whole run equals the uninterrupted one (same batches, dropout, optimizer).
     assert hist["time_s"].iloc[0] == st["history"][0]["time_s"]
     pd.testing.assert_frame_equal(
-        pd.read_csv(out / "history.csv").drop(columns="time_s"), hist.drop(columns="time_s")
+        pd.read_csv(out / "history.csv").drop(columns="time_s"),
+        hist.drop(columns="time_s"),
+        check_exact=True,
     )
     for a, b in zip(_weights(out), _weights(run), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(a, b)
 
 
 def test_killed_after_last_epoch_only_finalizes(dataset, tmp_path):
@@ -289,3 +328,213 @@ def test_clip_input(tmp_path):
     bundle = inference.load_model_dir(out)
     clip = np.zeros((PARAMS.n_mels, PARAMS.n_clip_frames), np.float32)
     assert inference.score_clip(bundle, clip).shape == (1, 2)
+
+
+# ---------------------------------------------------------------------------
+# The steps of train(), one by one
+
+
+def test_prepare_data_normalizes_both_splits_with_train_statistics(dataset):
+    from divconq.training import prepare_data
+
+    data = prepare_data(dataset, TrainConfig())
+    assert data.class_names == ["g0", "g1", "g2"] and data.params == PARAMS
+    assert data.train.x.shape[0] == 48 and data.val.x.shape[0] == 12
+    # Train is centred; val keeps its -50 dB offset, in train's units.
+    assert abs(float(data.train.x.mean())) < 1e-3
+    assert float(data.val.x.mean()) < -5
+    assert abs(np.mean(data.mean) - OFFSETS["train"]) < 1.0
+    assert data.tracks["split"].tolist() == ["train"] * 12 + ["val"] * 3
+
+
+def test_describe_run_fingerprint_follows_what_shapes_the_model(dataset):
+    from divconq.training import describe_run, prepare_data
+
+    data = prepare_data(dataset, TrainConfig())
+    kw = {"experiment": "e", "seed": 0, "preset": "small", "input": "snippets"}
+    pre, fp = describe_run(data, TrainConfig(), **kw)
+    assert pre["class_names"] == data.class_names and pre["seed"] == 0
+    assert describe_run(data, TrainConfig(threads=3, verbose=2), **kw)[1] == fp
+    assert describe_run(data, TrainConfig(mixup_alpha=0.2), **kw)[1] != fp
+    assert describe_run(data, TrainConfig(), **{**kw, "seed": 1})[1] != fp
+
+
+def test_build_or_resume_starts_over_on_a_foreign_state(tmp_path):
+    from divconq.training import build_or_resume
+    from divconq.training_state import new_state, write_json_atomic
+
+    state_dir = tmp_path / "seed0.resume"
+    state_dir.mkdir()
+    (state_dir / "checkpoint-0000.keras").write_text("stale")
+    write_json_atomic(state_dir / "state.json", new_state("other", 0))
+    model, state, initial = build_or_resume(state_dir, "mine", 0, lambda: "new model")
+    assert model == "new model" and initial == 0
+    assert state["fingerprint"] == "mine" and state["resumes"] == 0
+    assert list(state_dir.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# Whole tracks (sampling: epoch), balancing and augmentation
+
+
+def test_load_split_all_windows(dataset):
+    df = pd.read_csv(dataset)
+    names = class_names_of(df)
+    data, _ = load_split(df, "train", names, all_windows=True)
+    assert data.x.shape[0] == 12 * 8  # every window of the 12 training tracks
+    first = df[df.split == "train"].sort_values("track").iloc[0]
+    import h5py
+
+    with h5py.File(first["spectrogram"]) as h5:
+        np.testing.assert_array_equal(data.x[:8, :, :, 0], h5["mel_db"][()].transpose(0, 2, 1))
+    assert data.tracks[:9] == [first["track"]] * 8 + [data.tracks[8]]
+
+
+def test_epoch_sampling_needs_snippet_input(dataset):
+    from divconq.training import prepare_data
+
+    with pytest.raises(ValueError, match="sampling: epoch needs input: snippets"):
+        prepare_data(dataset, TrainConfig(sampling="epoch"), input="clip")
+
+
+WHOLE = {
+    **CONFIG,
+    "sampling": "epoch",
+    "windows_per_track": 3,
+    "balance": "class",
+    "time_masks": 2,
+    "freq_masks": 1,
+    "mixup_alpha": 0.3,
+    "gain_db": 6.0,
+}
+
+
+def test_epoch_sampling_with_augmentation_resumes_exactly(dataset, tmp_path):
+    from divconq.training import train
+
+    ref = tmp_path / "ref" / "seed4"
+    info = train(dataset, ref, experiment="w", seed=4, config=WHOLE)
+    # 12 training tracks of 8 windows, 3 drawn per track and epoch; val: fixed snippets.
+    assert info["n_train"] == 36 and info["n_train_windows"] == 96 and info["n_val"] == 12
+    assert info["training"]["sampling"] == "epoch"
+    pre = json.loads((ref / "preprocessing.json").read_text())
+    df = pd.read_csv(dataset)
+    every, _ = load_split(df, "train", pre["class_names"], all_windows=True)
+    np.testing.assert_allclose(pre["normalization"]["mean"], every.x.mean(axis=(0, 1, 3)), 1e-5)
+    run = tmp_path / "run" / "seed4"
+    with pytest.raises(Interrupt):
+        train(dataset, run, experiment="w", seed=4, config=WHOLE, callbacks=[interrupt_after(0)])
+    assert train(dataset, run, experiment="w", seed=4, config=WHOLE)["resumes"] == 1
+    pd.testing.assert_frame_equal(
+        pd.read_csv(ref / "history.csv").drop(columns="time_s"),
+        pd.read_csv(run / "history.csv").drop(columns="time_s"),
+        check_exact=True,
+    )
+    for a, b in zip(_weights(ref), _weights(run), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Not the fixed-snippet run: other samples, other history.
+    plain = tmp_path / "plain" / "seed4"
+    train(dataset, plain, experiment="w", seed=4, config=CONFIG)
+    assert not pd.read_csv(plain / "history.csv")["loss"].equals(
+        pd.read_csv(ref / "history.csv")["loss"]
+    )
+
+
+# ---------------------------------------------------------------------------
+# Fault test: SIGKILL of a training process, then a rerun (issue 12)
+
+CHILD = '''
+import json, os, signal, sys
+import keras
+from divconq.training import train
+
+manifest, out = sys.argv[1], sys.argv[2]
+cfg, kill = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+
+
+class Kill(keras.callbacks.Callback):
+    """SIGKILL this process at a batch of an epoch, or once fit() has ended."""
+
+    epoch = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if [self.epoch, batch] == kill.get("batch"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_train_end(self, logs=None):
+        if kill.get("train_end"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+train(manifest, out, experiment="f", seed=0, config=cfg, callbacks=[Kill()])
+'''
+
+# Val loss is lowest after epoch 0 (val is offset by -50 dB): the learning rate is cut
+# after epoch 3 and early stopping fires after epoch 4. A kill inside epoch 3 leaves a
+# state (of epoch 2) in which both counters are part-way (2 of 3 and 2 of 4).
+FAULT = {
+    "epochs": 10,
+    "learning_rate": 1e-2,
+    "batch_size": 16,
+    "patience": 4,
+    "lr_patience": 3,
+    "threads": 1,
+}
+
+
+def _child(script, manifest, out, kill=None):
+    import subprocess
+    import sys
+
+    args = [sys.executable, str(script), str(manifest), str(out), json.dumps(FAULT)]
+    done = subprocess.run([*args, json.dumps(kill or {})], capture_output=True, text=True)
+    return done
+
+
+def _outcome(model_dir):
+    info = json.loads((Path(model_dir) / "training.json").read_text())
+    hist = pd.read_csv(Path(model_dir) / "history.csv").drop(columns="time_s")
+    keys = ("epochs_run", "best_epoch", "best_val_loss", "early_stopped")
+    return hist, {k: info[k] for k in keys}, info["resumes"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_and_after_early_stop_resume_exactly(dataset, tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    ref = tmp_path / "ref" / "seed0"
+    done = _child(script, dataset, ref)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ref_hist, ref_facts, _ = _outcome(ref)
+    # The schedule this test relies on: a cut learning rate and an early stop.
+    assert ref_facts["early_stopped"] and ref_facts["epochs_run"] < FAULT["epochs"]
+    assert ref_hist["lr"].nunique() > 1
+    last = ref_facts["epochs_run"] - 1
+    cases = {"mid_epoch": {"batch": [last - 1, 1]}, "after_early_stop": {"train_end": True}}
+    for name, kill in cases.items():
+        run = tmp_path / name / "seed0"
+        state = tmp_path / name / "seed0.resume"
+        done = _child(script, dataset, run, kill)
+        assert done.returncode == -9, (name, done.stderr[-3000:])
+        st = json.loads((state / "state.json").read_text())
+        if name == "mid_epoch":
+            # Killed inside the last epoch but one: the state is the epoch before, with
+            # both counters part-way, so a rerun that reset them would cut and stop later.
+            assert st["epoch"] == last - 2 and not st["stopped"]
+            counters = st["callbacks"]
+            assert counters["ResumableEarlyStopping"]["wait"] > 0
+            assert counters["ResumableReduceLROnPlateau"]["wait"] > 0
+        else:
+            assert st["epoch"] == last and st["stopped"]
+        done = _child(script, dataset, run)
+        assert done.returncode == 0, (name, done.stderr[-3000:])
+        hist, facts, resumes = _outcome(run)
+        assert resumes == 1 and not state.exists()
+        assert facts == ref_facts, name
+        # Every metric of every epoch and the learning-rate schedule, exactly.
+        pd.testing.assert_frame_equal(hist, ref_hist, check_exact=True)
+        for a, b in zip(_weights(ref), _weights(run), strict=True):
+            np.testing.assert_array_equal(a, b)
