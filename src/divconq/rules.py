@@ -149,13 +149,13 @@ def get(name: str, clip: bool = True) -> Rule:
 
 def unknown_message(name) -> str:
     """``unknown track rule 'mean-log'; did you mean 'mean_log'? (known: ...)``."""
-    import difflib
+    from divconq.configcheck import closest
 
     known = names()
     text = str(name)
     close = [n for n in known if n == text.replace("-", "_").lower()]
-    close = close or difflib.get_close_matches(text, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    guess = close[0] if close else closest(text, known)
+    hint = f"; did you mean {guess!r}?" if guess else ""
     return f"unknown track rule {text!r}{hint} (known: {', '.join(known)})"
 
 

@@ -6,7 +6,6 @@ No TensorFlow here: the workflow and the tests build and check a
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, fields
 
 #: ``sampling`` values: the fixed snippets, or a fresh draw of windows every epoch.
@@ -114,15 +113,12 @@ class TrainConfig:
 
         Raises
         ------
-        ValueError
-            For a key that is not a field, naming the closest field.
+        divconq.configcheck.ConfigError
+            A ValueError for a key that is not a field, naming the closest field.
         """
-        names = [f.name for f in fields(cls)]
-        for key in d or {}:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(names)})"
-                raise ValueError(f"unknown training key {key!r}{hint}")
+        from divconq.configcheck import reject_unknown
+
+        reject_unknown(d or {}, [f.name for f in fields(cls)], "training")
         return cls(**dict(d or {}))
 
     def shaping(self) -> dict:
