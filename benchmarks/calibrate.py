@@ -317,6 +317,14 @@ def main(argv=None) -> int:
     from divconq.sysinfo import describe
 
     print(describe(), flush=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5:
+        # Other processes take CPU time from the workers: the rates come out too low.
+        print(
+            f"warning: load average {load:.1f} before calibrating; the figures are only as good "
+            "as the share of the CPU the workers get",
+            flush=True,
+        )
     results = {}
     for preset in args.presets:
         for threads in (1, 2):

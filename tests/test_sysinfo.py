@@ -1,7 +1,9 @@
 """divconq.sysinfo: CPU model, SIMD level and TensorFlow's oneDNN state, without TensorFlow."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +105,14 @@ def test_this_machine_without_importing_tensorflow():
         "i = cpu_info(); print(describe()); "
         "assert i.cores >= 1; assert 'tensorflow' not in sys.modules"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # This checkout's package first, whatever the environment's install points at.
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     assert out.stdout.startswith("CPU: ")
     assert " cores, SIMD " in out.stdout
 
