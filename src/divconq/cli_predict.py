@@ -77,6 +77,10 @@ def _import_tensorflow_quietly() -> None:
         return
     import tempfile
 
+    from divconq.sysinfo import prefer_onednn
+
+    prefer_onednn()
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as tmp:

@@ -392,6 +392,7 @@ def evaluate(
     splits=SPLITS,
     batch_size: int = 256,
     base_dir=None,
+    threads: int | None = None,
     **meta,
 ) -> dict:
     """Score the ``splits`` tracks with a model directory and write the evaluation files.
@@ -409,6 +410,8 @@ def evaluate(
     batch_size : int
     base_dir : str or Path, optional
         See :func:`divconq.scoring.score_tracks`.
+    threads : int, optional
+        TensorFlow threads (:func:`divconq.inference.set_threads`); default: all cores.
     **meta
         Stored with the outputs; ``experiment`` and ``seed`` default to the
         model's ``preprocessing.json``.
@@ -421,6 +424,8 @@ def evaluate(
     from divconq import inference
     from divconq.scoring import score_tracks
 
+    if threads:
+        inference.set_threads(threads)
     bundle = inference.load_model_dir(model_dir)
     pre = Path(model_dir) / "preprocessing.json"
     info = json.loads(pre.read_text()) if pre.exists() else {}

@@ -24,6 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from divconq.features import FeatureParams
+from divconq.sysinfo import prefer_onednn
+
+# TensorFlow reads this once, when it is first imported: oneDNN's kernels on any AVX2
+# CPU, where TensorFlow would otherwise pick its ~3x slower Eigen ones (sysinfo).
+prefer_onednn()
 
 #: Files of a model directory.
 MODEL_FILE = "model.keras"
@@ -181,6 +186,23 @@ def fold_batch_norm(model):
             [(kernel * scale).astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)]
         )
     return new
+
+
+def set_threads(threads: int) -> None:
+    """Limit TensorFlow to ``threads`` intra-op threads (and one inter-op thread).
+
+    Scoring jobs are mostly single-threaded (TensorFlow's import, HDF5 reads), so
+    on a small machine two one-thread jobs side by side finish sooner than one job
+    with every core. Must run before TensorFlow starts its runtime; later calls
+    are ignored.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime is already running: keep its threads
+        pass
 
 
 def check_model_file(path) -> None:

@@ -31,6 +31,8 @@ import socket
 import time
 from pathlib import Path
 
+from divconq.fileio import write_json
+
 RECORDS = "divconq-runs"
 
 
@@ -106,9 +108,7 @@ def record_owner(snakemake_dir) -> Path:
     folder = Path(snakemake_dir) / RECORDS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{me['host']}.{me['pid']}.json"
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(me))
-    os.replace(tmp, path)
+    write_json(path, me)
     return path
 
 

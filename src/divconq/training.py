@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 
 from divconq.sampling import EpochOrder, WindowDraw
+from divconq.sysinfo import describe
 from divconq.training_config import TrainConfig
 from divconq.training_data import (
     TrainingData,
@@ -288,6 +289,8 @@ def export(out_dir, state, state_dir, build, preprocessing: dict, facts: dict) -
         "resumes": int(state.get("resumes", 0)),
         "epoch_s_total": round(float(history["time_s"].sum()) if epochs_run else 0.0, 3),
         "tensorflow_version": tf_version(),
+        # Epoch times mean little without the CPU (SIMD level, oneDNN) they ran on.
+        "cpu": describe(),
         "keras_version": keras.__version__,
     }
     if "t_start" in facts:

@@ -13,11 +13,18 @@ import os
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from divconq.augment import augment_batch, batch_rng
-from divconq.training_state import clear_dir, plain, write_json_atomic
+from divconq.fileio import plain, write_json
+from divconq.sysinfo import prefer_onednn
+from divconq.training_state import clear_dir
+
+# Before TensorFlow's first import, which reads it: oneDNN's kernels on any AVX2 CPU
+# (TensorFlow's default picks its ~3x slower Eigen ones there; see divconq.sysinfo).
+prefer_onednn()
+
+import keras  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +150,7 @@ class _ResumableCounters:
         self._restore = restore
 
     def get_state(self) -> dict:
-        return {k: plain(getattr(self, k, None)) for k in self.STATE}
+        return {k: plain(getattr(self, k, None), keep_inf=True) for k in self.STATE}
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -201,14 +208,14 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         for seq in self.sequences:
             seq.set_epoch(epoch)
         reseed_layers(self.model, self.state.get("seed", 0), epoch)
-        self._lr = plain(self.model.optimizer.learning_rate.numpy())
+        self._lr = plain(self.model.optimizer.learning_rate.numpy(), keep_inf=True)
         self._t0 = time.perf_counter()
 
     def _history_row(self, epoch, logs) -> dict:
         row = {"epoch": int(epoch)}
         for key in (*METRICS, *(f"val_{m}" for m in METRICS)):
             if key in logs:
-                row[key] = plain(logs[key])
+                row[key] = plain(logs[key], keep_inf=True)
         row["lr"] = self._lr
         row["time_s"] = round(time.perf_counter() - self._t0, 3)
         return row
@@ -225,7 +232,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             name = f"best-{epoch:04d}.weights.h5"
             self.model.save_weights(self.state_dir / name)
             st.update(best_epoch=int(epoch), best_weights=name)
-            st["best_value"] = plain(current) if improved else best
+            st["best_value"] = plain(current, keep_inf=True) if improved else best
         name = f"checkpoint-{epoch:04d}.keras"
         self.model.save(self.state_dir / name)
         st.update(
@@ -234,7 +241,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             stopped=bool(self.model.stop_training),
             callbacks={type(c).__name__: c.get_state() for c in self.stateful},
         )
-        write_json_atomic(self.state_dir / "state.json", st)
+        write_json(self.state_dir / "state.json", st, fsync=True, keep_inf=True)
         clear_dir(self.state_dir, keep={"state.json", st["checkpoint"], st.get("best_weights")})
 
 

@@ -13,38 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import os
 import shutil
 from pathlib import Path
-
-import numpy as np
 
 log = logging.getLogger(__name__)
 
 #: Version of the resume state layout; a state of another version is discarded.
 STATE_VERSION = 1
-
-
-def plain(v):
-    """JSON-able float/int/None from a numpy or Python scalar."""
-    if v is None:
-        return None
-    if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
-        return int(v)
-    v = float(v)
-    return v if math.isfinite(v) else (None if math.isnan(v) else v)
-
-
-def write_json_atomic(path, obj) -> None:
-    """Write JSON under a temporary name, fsync, and rename over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def fingerprint(obj) -> str:

@@ -21,7 +21,9 @@ rule evaluate:
         seed=r"\d+",
     conda:
         "../../envs/eval.yaml"
-    threads: 2
+    # Mostly one core (TensorFlow's import, HDF5 reads; scoring < 0.5 CPU-s for the
+    # default run), so on a small machine jobs run side by side.
+    threads: 1
     params:
         splits=EVAL["splits"],
         batch_size=EVAL["batch_size"],

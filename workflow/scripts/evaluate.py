@@ -16,6 +16,7 @@ metrics = evaluate(
     out_dir,
     splits=snakemake.params.splits,
     batch_size=snakemake.params.batch_size,
+    threads=snakemake.threads,
     experiment=snakemake.wildcards.experiment,
     seed=int(snakemake.wildcards.seed),
 )
