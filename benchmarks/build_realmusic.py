@@ -477,6 +477,7 @@ def main(argv=None) -> int:
         "max_per_label": args.max_per_label,
         "seed": args.seed,
     }
+    stamp = json.loads(json.dumps(stamp))  # tuples as lists, as build.json reads back
     out = args.out
     if up_to_date(out, stamp):
         print(f"{out} is up to date")
