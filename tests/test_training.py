@@ -360,13 +360,14 @@ def test_describe_run_fingerprint_follows_what_shapes_the_model(dataset):
 
 
 def test_build_or_resume_starts_over_on_a_foreign_state(tmp_path):
+    from divconq.fileio import write_json
     from divconq.training import build_or_resume
-    from divconq.training_state import new_state, write_json_atomic
+    from divconq.training_state import new_state
 
     state_dir = tmp_path / "seed0.resume"
     state_dir.mkdir()
     (state_dir / "checkpoint-0000.keras").write_text("stale")
-    write_json_atomic(state_dir / "state.json", new_state("other", 0))
+    write_json(state_dir / "state.json", new_state("other", 0))
     model, state, initial = build_or_resume(state_dir, "mine", 0, lambda: "new model")
     assert model == "new model" and initial == 0
     assert state["fingerprint"] == "mine" and state["resumes"] == 0
