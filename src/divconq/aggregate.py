@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from divconq import rules
+from divconq.fileio import number
 
 #: Level name of the paired difference rows.
 DIFF_LEVEL = "track_sum-snippet"
@@ -71,10 +72,6 @@ COLUMNS = [
 ]
 
 
-def _num(x) -> float:
-    return math.nan if x is None else float(x)
-
-
 def per_seed_rows(metrics: dict) -> list[dict]:
     """Long rows (level x split) of one ``metrics.json`` dict."""
     rows = []
@@ -99,8 +96,8 @@ def per_seed_rows(metrics: dict) -> list[dict]:
                     **base,
                     "level": level,
                     "split": split,
-                    "accuracy": _num(m.get("accuracy")),
-                    "macro_f1": _num(m.get("macro_f1")),
+                    "accuracy": number(m.get("accuracy")),
+                    "macro_f1": number(m.get("macro_f1")),
                     "n": m.get("n"),
                 }
             )

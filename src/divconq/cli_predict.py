@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from divconq.audio import find_audio_files
+from divconq.audio import decoder_chatter_to_log, find_audio_files
 from divconq.errors import AudioError
 from divconq.predict import ModelDirError, Predictor, output
 from divconq.rules import DEFAULT as DEFAULT_RULE
@@ -219,7 +219,9 @@ def run(args) -> int:
         else:
             bar.write(f"divconq predict: {msg}", file=sys.stderr)
 
-    preds, errors = predict_files(files, predictor, args.rule, bar, on_error=report)
+    # libmpg123 prints its resync notes on a damaged MP3 straight to fd 2.
+    with decoder_chatter_to_log():
+        preds, errors = predict_files(files, predictor, args.rule, bar, on_error=report)
     errors = [(f, r) for f, r in missing] + errors
     _write_output(args, preds, errors)
     if args.plot and preds:

@@ -66,6 +66,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from divconq.fileio import atomic_path, write_text
 from divconq.sampling import EpochOrder, WindowDraw
 from divconq.sysinfo import describe
 from divconq.training_config import TrainConfig
@@ -274,10 +275,13 @@ def export(out_dir, state, state_dir, build, preprocessing: dict, facts: dict) -
     final.load_weights(Path(state_dir) / state["best_weights"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    final.save(out_dir / "model.keras")
+    # Atomic (temporary name, then rename): a full disk or a kill never leaves a
+    # half-written model under its real name.
+    with atomic_path(out_dir / "model.keras") as tmp:
+        final.save(tmp)
     history = pd.DataFrame(state["history"])
-    history.to_csv(out_dir / "history.csv", index=False)
-    (out_dir / "preprocessing.json").write_text(json.dumps(preprocessing, indent=1) + "\n")
+    write_text(out_dir / "history.csv", history.to_csv(index=False))
+    write_text(out_dir / "preprocessing.json", json.dumps(preprocessing, indent=1) + "\n")
     epochs_run = len(state["history"])
     info = {
         **facts,
@@ -295,7 +299,7 @@ def export(out_dir, state, state_dir, build, preprocessing: dict, facts: dict) -
     }
     if "t_start" in facts:
         info["total_s_this_run"] = round(time.perf_counter() - info.pop("t_start"), 3)
-    (out_dir / "training.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_text(out_dir / "training.json", json.dumps(info, indent=1) + "\n")
     shutil.rmtree(state_dir, ignore_errors=True)
     log.info(
         "%s seed %s: %d epochs, best %s %s at epoch %s",

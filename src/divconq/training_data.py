@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from divconq.features import FeatureParams, read_params
+from divconq.fileio import check_finite, open_hdf5
 from divconq.split import read_manifest, spectrogram_path
 
 #: Snippets per chunk when computing statistics and normalizing (bounds temporaries).
@@ -66,11 +67,9 @@ def _track_shape(h5, path, input: str, all_windows: bool) -> tuple[int, tuple]:
 
 def _scan_split(paths, split: str, input: str, all_windows: bool):
     """Pass 1: per-track sample counts, the common feature parameters and sample shape."""
-    import h5py
-
     counts, params, shape = [], None, None
     for p in paths:
-        with h5py.File(p, "r") as h5:
+        with open_hdf5(p) as h5:
             file_params = read_params(h5.attrs)
             n, s = _track_shape(h5, p, input, all_windows)
         if params is None:
@@ -122,9 +121,10 @@ def load_split(
     ------
     ValueError
         If files disagree on their feature parameters or shapes.
+    divconq.errors.DamagedFileError
+        If a file fails its checksums or holds NaN or infinity (naming the file and
+        how to rebuild it).
     """
-    import h5py
-
     if input not in ("snippets", "clip"):
         raise ValueError(f"input must be 'snippets' or 'clip', not {input!r}")
     df = read_manifest(manifest)
@@ -143,7 +143,7 @@ def load_split(
     for track, label, p, n in zip(rows["track"], rows["label"], paths, counts, strict=True):
         if str(label) not in index:
             raise ValueError(f"track {track}: label {label!r} is not a known class")
-        with h5py.File(p, "r") as h5:
+        with open_hdf5(p) as h5:
             if input == "clip":
                 x[i, :, :, 0] = h5["clip_mel_db"][()].T
             elif all_windows:
@@ -151,6 +151,8 @@ def load_split(
             else:
                 mask = h5["is_snippet"][()]
                 x[i : i + n, :, :, 0] = h5["mel_db"][()][mask].transpose(0, 2, 1)
+        # NaN or infinity would turn every weight into NaN at the first batch.
+        check_finite(p, "clip_mel_db" if input == "clip" else "mel_db", x[i : i + n])
         y[i : i + n] = index[str(label)]
         sample_tracks.extend([str(track)] * n)
         i += n

@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from pathlib import Path
 
 import numpy as np
 
+from divconq.fileio import plain
 from divconq.predict.predictor import FilePrediction
 
 __all__ = ["plot_paths", "plot_timeline", "to_csv", "to_json", "to_table"]
@@ -46,9 +46,9 @@ def to_table(preds, top: int = 3, windows: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _num(v: float):
-    v = float(v)
-    return round(v, 6) if math.isfinite(v) else None
+def _num(v) -> float | None:
+    """A JSON number: 6 decimals, None for NaN or infinity."""
+    return plain(float(v), digits=6)
 
 
 def to_json(preds, errors=(), top: int = 3, windows: bool = False, model=None) -> str:
