@@ -31,12 +31,11 @@ and :mod:`~divconq.synth.render`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from divconq.fileio import atomic_path
 from divconq.synth.names import GENRES, _genre_index, genre_names, track_name
 from divconq.synth.render import _Track
 
@@ -116,9 +115,9 @@ def write_track(
 ) -> Path:
     """Synthesize one track and write it as a 16-bit PCM mono WAV.
 
-    The file appears atomically (written under a temporary name in the same
-    folder, then renamed), so a killed job never leaves a truncated WAV that
-    Snakemake or a later reader would take for a finished one.
+    The file appears atomically (:func:`divconq.fileio.atomic_path`: written under a
+    hidden temporary name in the same folder, then renamed), so a killed job never leaves
+    a truncated WAV that Snakemake or a later reader would take for a finished one.
 
     Parameters
     ----------
@@ -143,16 +142,8 @@ def write_track(
         difficulty=difficulty,
         seed=seed,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, y, int(sample_rate), subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
