@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,27 @@ import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
+#: The tiny test configuration: 3 genres x 5 synthetic 8-s tracks, 2 epochs of the small model.
+TINY_CONFIGS = [str(REPO / "tests" / "configs" / f) for f in ("tiny.yaml", "tiny_training.yaml")]
+
+
+def run_snakemake(results, *args, configfiles=TINY_CONFIGS):
+    """Run ``snakemake <args> --cores 2`` in the repository with ``configfiles`` and
+    ``results=<results>``; assert that it succeeded (the output's tails are the message).
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        With ``stdout`` and ``stderr`` as text.
+    """
+    cmd = [
+        sys.executable, "-m", "snakemake", *args, "--cores", "2",
+        "--configfile", *map(str, configfiles),
+        "--config", f"results={results}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
 
 
 def write_tone(path, duration_s=3.0, sr=22050, channels=1, freq=440.0, subtype="PCM_16", fmt=None):

@@ -9,6 +9,7 @@ import pytest
 
 from divconq import evaluation as ev
 from divconq import metrics, rules, scoring
+from divconq.fileio import plain
 
 # Three windows of class 0 confident, three of class 1 by a thin margin:
 # sum -> 0 (large scores), vote -> 1 (most argmaxes), mean_log -> 2 (never near 0).
@@ -189,7 +190,7 @@ def test_track_table_and_files(tmp_path):
     np.testing.assert_array_equal(back.track, ws.track)
     np.testing.assert_allclose(back.scores, ws.scores)
     again = ev.recompute(tmp_path, manifest)
-    assert json.dumps(ev._json_safe(again), sort_keys=True) == json.dumps(saved, sort_keys=True)
+    assert json.dumps(plain(again), sort_keys=True) == json.dumps(saved, sort_keys=True)
 
 
 def test_clip_model(tmp_path):

@@ -8,13 +8,13 @@ from conftest import write_tone
 from divconq.audio import load
 from divconq.features import (
     FeatureParams,
-    mel_filterbank,
     read_hdf5,
     snippet_mask,
     track_features,
     window_starts,
     write_hdf5,
 )
+from divconq.melspec import mel_filterbank
 
 P = FeatureParams()
 SR = P.sample_rate

@@ -1,31 +1,20 @@
 """End to end: the tiny config through training and evaluation to the final table and report."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import TINY_CONFIGS, run_snakemake
 
 pytestmark = pytest.mark.slow
-
-CONFIGS = [str(REPO / "tests" / "configs" / f) for f in ("tiny.yaml", "tiny_training.yaml")]
 
 
 def snakemake(results, *args):
     # The 30-s baseline too, with one seed, so both experiments land in one table.
     both = results.parent / "both_experiments.yaml"
     both.write_text("experiments:\n  full_30s:\n    enabled: true\n    seeds: [0]\n")
-    cmd = [
-        sys.executable, "-m", "snakemake", *args, "--cores", "2",
-        "--configfile", *CONFIGS, str(both),
-        "--config", f"results={results}",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return run_snakemake(results, *args, configfiles=[*TINY_CONFIGS, both])
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,14 @@
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import TINY_CONFIGS, run_snakemake
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = [str(REPO / "tests" / "configs" / f) for f in ("tiny.yaml", "tiny_training.yaml")]
 FOLDS, SEEDS = (0, 1), (0, 1)
 RUNS = [(k, s) for k in FOLDS for s in SEEDS]
 
@@ -30,14 +27,7 @@ def snakemake(results, *args):
     kfold.write_text(
         f"split:\n  method: kfold\n  folds: 2\n  val_fraction: 0.25\n  groups: {groups}\n"
     )
-    cmd = [
-        sys.executable, "-m", "snakemake", *args, "--cores", "2",
-        "--configfile", *CONFIGS, str(kfold),
-        "--config", f"results={results}",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return run_snakemake(results, *args, configfiles=[*TINY_CONFIGS, kfold])
 
 
 @pytest.fixture(scope="module")

@@ -334,24 +334,12 @@ def compute_metrics(ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS) -> di
     return out
 
 
-def _json_safe(obj):
-    """NaN/inf to None (JSON null), numpy scalars to Python."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_outputs(out_dir, ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS, **meta) -> dict:
     """Write ``window_scores.h5``, ``tracks.csv`` and ``metrics.json`` into ``out_dir``.
 
     ``meta`` (e.g. ``experiment``, ``seed``, ``model_dir``) goes into the HDF5
-    attributes and the top of ``metrics.json``. NaN is written as JSON ``null``.
+    attributes and the top of ``metrics.json``. NaN is written as JSON ``null``
+    (:func:`divconq.fileio.write_json`, atomically).
     Returns the metrics dict (with NaN, not None).
     """
     out_dir = Path(out_dir)
@@ -359,9 +347,9 @@ def write_outputs(out_dir, ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS
     write_window_scores(out_dir / "window_scores.h5", ws, **meta)
     track_table(ws, tracks).to_csv(out_dir / "tracks.csv", index=False)
     metrics = {**meta, **compute_metrics(ws, tracks, splits)}
-    with open(out_dir / "metrics.json", "w") as f:
-        json.dump(_json_safe(metrics), f, indent=1)
-        f.write("\n")
+    from divconq.fileio import write_json
+
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 

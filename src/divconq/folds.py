@@ -32,18 +32,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from divconq.split import (
+from divconq.manifest import read_manifest
+from divconq.split_core import (
     SplitError,
     SplitReport,
     _check_tracks,
     _finish,
     allocate_counts,
     check_fractions,
-    greedy_assign,
-    group_members,
-    members_of,
-    read_manifest,
 )
+from divconq.split_groups import greedy_assign, group_members, members_of
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,6 @@ import socket
 import time
 from pathlib import Path
 
-from divconq.fileio import write_json
-
 RECORDS = "divconq-runs"
 
 
@@ -108,7 +106,11 @@ def record_owner(snakemake_dir) -> Path:
     folder = Path(snakemake_dir) / RECORDS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{me['host']}.{me['pid']}.json"
-    write_json(path, me)
+    # Not divconq.fileio's writer: its temporary name ends in .json too, and records
+    # are found by that suffix; this one's ends in .part.
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(me))
+    os.replace(tmp, path)
     return path
 
 
