@@ -20,6 +20,14 @@ import numpy as np
 
 from divconq.melspec import melspectrogram_db
 
+#: Snakemake does not rerun the per-track jobs after the inventory checkpoint when
+#: their parameters change, so spectrograms built while no clip experiment was enabled
+#: stay without the clip until they are rebuilt.
+CLIP_HINT = (
+    "The spectrograms were built while no experiment had input: clip; rebuild them with "
+    "`snakemake --cores all --forcerun spectrogram` (the MP3s are kept)."
+)
+
 
 @dataclass(frozen=True)
 class FeatureParams:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from divconq.evaluation import WindowScores
+from divconq.features import CLIP_HINT
 from divconq.split import spectrogram_path
 
 __all__ = ["INPUT_PARAMS", "check_params", "score_tracks"]
@@ -89,7 +90,7 @@ def score_tracks(
         check_params(getattr(bundle, "params", None), file_params, h5_path)
         if kind == "clip":
             if feats.clip_mel_db is None:
-                raise ValueError(f"{h5_path} has no clip_mel_db for a clip model")
+                raise ValueError(f"{h5_path} has no clip_mel_db for a clip model. {CLIP_HINT}")
             s = np.asarray(inference.score_clip(bundle, feats.clip_mel_db), dtype=np.float32)
             scores.append(s.reshape(-1, n_classes)[:1])
             ids.append(track)

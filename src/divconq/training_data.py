@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from divconq.features import FeatureParams, read_params
+from divconq.features import CLIP_HINT, FeatureParams, read_params
 from divconq.fileio import check_finite, open_hdf5
 from divconq.split import read_manifest, spectrogram_path
 
@@ -57,7 +57,7 @@ def _track_shape(h5, path, input: str, all_windows: bool) -> tuple[int, tuple]:
     """(samples of this track, (mel, time) of one sample) from the HDF5 metadata."""
     if input == "clip":
         if "clip_mel_db" not in h5:
-            raise ValueError(f"{path} has no clip_mel_db (needed by input: clip)")
+            raise ValueError(f"{path} has no clip_mel_db (needed by input: clip). {CLIP_HINT}")
         return 1, tuple(h5["clip_mel_db"].shape)
     shape = tuple(h5["mel_db"].shape[1:])
     if all_windows:
