@@ -45,8 +45,10 @@ if workflow.is_main_process:
 # the run before any job with the key, where it was given and a suggestion.
 def config_sources():
     """(name, dict) of each config source, in the order Snakemake merges them."""
+    # The Snakefile's `configfile:` first: --configfile files override it.
+    given = [str(f) for f in workflow.config_settings.configfiles]
     files = dict.fromkeys(
-        [*workflow.configfiles, *workflow.config_settings.configfiles]
+        [*(str(f) for f in workflow.configfiles if str(f) not in given), *given]
     )
     sources = [(str(f), load_configfile(f)) for f in files if Path(f).is_file()]
     return sources + [("--config", dict(workflow.config_settings.config))]
@@ -54,13 +56,15 @@ def config_sources():
 
 with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as f:
     CONFIG_SCHEMA = yaml.safe_load(f)
+# Each config file is read once more here, to say where a mistake was given.
+CONFIG_SOURCES = config_sources()
 try:
     configcheck.coerce_text(config, CONFIG_SCHEMA)
-    configcheck.check_unknown(config, CONFIG_SCHEMA, config_sources())
+    configcheck.check_unknown(config, CONFIG_SCHEMA, CONFIG_SOURCES)
     validate(config, schema="../schemas/config.schema.yaml")
     configcheck.fill_entry_defaults(config, CONFIG_SCHEMA)
     if workflow.is_main_process:
-        configcheck.check_cross_fields(config, CONFIG_SCHEMA, PRESETS, config_sources())
+        configcheck.check_cross_fields(config, CONFIG_SCHEMA, PRESETS, CONFIG_SOURCES)
 except configcheck.ConfigError as err:
     raise WorkflowError(str(err))
 
