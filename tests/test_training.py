@@ -150,6 +150,8 @@ def test_train_config_rejects_bad_values():
         TrainConfig(windows_per_track=0)
     with pytest.raises(ValueError, match="gain_db must not be negative"):
         TrainConfig(gain_db=-1)
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        TrainConfig(monitor="val_acc")
 
 
 def test_importing_training_loads_no_tensorflow():
@@ -302,6 +304,31 @@ def test_other_configuration_starts_over(dataset, tmp_path):
         train(dataset, run, experiment="exp", seed=2, config=CONFIG, callbacks=[interrupt_after(0)])
     info = train(dataset, run, experiment="exp", seed=2, config={**CONFIG, "epochs": 1})
     assert info["resumes"] == 0 and info["epochs_run"] == 1
+
+
+def test_monitor_direction():
+    from divconq.training_keras import improves, monitor_mode
+
+    assert monitor_mode("val_loss") == "min" and monitor_mode("accuracy") == "max"
+    assert improves(0.5, None, "min") and improves(0.4, 0.5, "min")
+    assert not improves(0.5, 0.5, "min")
+    assert improves(0.6, 0.5, "max") and not improves(0.4, 0.5, "max")
+    assert not improves(None, 0.5, "max")
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_monitor_picks_the_kept_epoch(dataset, tmp_path, monitor):
+    """The kept epoch is the first best one of `monitor` (lowest loss, highest accuracy)."""
+    from divconq.training import train
+
+    config = {**CONFIG, "epochs": 4, "learning_rate": 3e-3, "monitor": monitor}
+    info = train(dataset, tmp_path / "m", experiment="exp", seed=0, config=config)
+    hist = pd.read_csv(tmp_path / "m" / "history.csv")
+    values = hist[monitor].to_numpy()
+    best = int(np.argmax(values)) if monitor == "val_accuracy" else int(np.argmin(values))
+    assert info["monitor"] == monitor and info["epochs_run"] == 4
+    assert info["best_epoch"] == best
+    assert info[f"best_{monitor}"] == pytest.approx(values[best])
 
 
 def test_clip_input(tmp_path):

@@ -162,7 +162,8 @@ def make_sequences(data: TrainingData, cfg: TrainConfig, seed: int, input: str):
     val_seq : ArraySequence or None
         None without validation samples.
     monitor : str
-        ``val_loss``, or ``loss`` without validation samples.
+        ``cfg.monitor`` (``val_loss`` or ``val_accuracy``), or its training
+        counterpart (``loss``, ``accuracy``) without validation samples.
     """
     from divconq.training_keras import ArraySequence
 
@@ -176,12 +177,13 @@ def make_sequences(data: TrainingData, cfg: TrainConfig, seed: int, input: str):
         gain_scale=gain_scale,
     )
     if not len(data.val.x):
-        log.warning("no validation samples: early stopping and checkpoints monitor the loss")
-        return train_seq, None, "loss"
+        monitor = cfg.monitor.removeprefix("val_")
+        log.warning("no validation samples: callbacks and checkpoints use training %s", monitor)
+        return train_seq, None, monitor
     val_batch = cfg.batch_size if input == "clip" else max(cfg.batch_size, 128)
     val_order = EpochOrder(len(data.val.x), val_batch, shuffle=False, seed=0)
     val_seq = ArraySequence(data.val.x, one_hot(data.val.y, n_classes), val_order)
-    return train_seq, val_seq, "val_loss"
+    return train_seq, val_seq, cfg.monitor
 
 
 def build_or_resume(state_dir, fp: str, seed: int, build):

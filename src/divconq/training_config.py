@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, fields
 SAMPLING = ("snippets", "epoch")
 #: ``balance`` values: plain loss, or sample weights evening out classes or tracks.
 BALANCE = ("none", "class", "track")
+#: ``monitor`` values: the validation metric that picks the best epoch and drives early
+#: stopping and the learning-rate schedule (lower loss, higher accuracy is better).
+MONITORS = ("val_loss", "val_accuracy")
 
 
 @dataclass
@@ -55,6 +58,10 @@ class TrainConfig:
     windows_per_track : int
         ``sampling: epoch``: most windows of one track in one epoch (a track with
         fewer windows gives all of them).
+    monitor : str
+        ``val_loss`` (the article's) or ``val_accuracy``: the validation metric that
+        picks the kept (best) epoch and that early stopping and ReduceLROnPlateau
+        watch. Without validation samples, its training counterpart.
     balance : str
         ``none``; ``class``: sample weights so every class weighs the same in an
         epoch's loss; ``track``: so every track does. Weights average 1 over an epoch.
@@ -84,6 +91,7 @@ class TrainConfig:
     verbose: int = 0
     sampling: str = "snippets"
     windows_per_track: int = 20
+    monitor: str = "val_loss"
     balance: str = "none"
     time_masks: int = 0
     time_mask_frames: int = 20
@@ -95,6 +103,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.sampling not in SAMPLING:
             raise ValueError(f"training.sampling must be one of {SAMPLING}, not {self.sampling!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"training.monitor must be one of {MONITORS}, not {self.monitor!r}")
         if self.balance not in BALANCE:
             raise ValueError(f"training.balance must be one of {BALANCE}, not {self.balance!r}")
         for key in ("windows_per_track", "batch_size", "epochs"):

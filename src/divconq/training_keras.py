@@ -185,6 +185,20 @@ def reseed_layers(model, seed: int, epoch: int) -> int:
     return len(states)
 
 
+def monitor_mode(monitor: str) -> str:
+    """``max`` for an accuracy, ``min`` for a loss (Keras' ``mode`` of its callbacks)."""
+    return "max" if monitor.endswith("accuracy") else "min"
+
+
+def improves(current, best, mode: str) -> bool:
+    """Whether ``current`` beats ``best`` (None: nothing yet) in direction ``mode``."""
+    if current is None:
+        return False
+    if best is None:
+        return True
+    return float(current) > best if mode == "max" else float(current) < best
+
+
 class ResumeCheckpoint(keras.callbacks.Callback):
     """After each epoch: history row, best weights, full model, state file.
 
@@ -227,7 +241,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         st["history"].append(self._history_row(epoch, logs))
         current = logs.get(self.monitor)
         best = st.get("best_value")
-        improved = current is not None and (best is None or float(current) < best)
+        improved = improves(current, best, monitor_mode(self.monitor))
         if improved or st.get("best_weights") is None:
             name = f"best-{epoch:04d}.weights.h5"
             self.model.save_weights(self.state_dir / name)
@@ -251,11 +265,16 @@ def make_callbacks(cfg, monitor: str, state_dir, state: dict, sequences) -> list
     The first two start from the counters saved in ``state`` (if any).
     """
     saved = state.get("callbacks", {})
+    mode = monitor_mode(monitor)
     early = ResumableEarlyStopping(
-        monitor=monitor, patience=cfg.patience, restore=saved.get("ResumableEarlyStopping")
+        monitor=monitor,
+        mode=mode,
+        patience=cfg.patience,
+        restore=saved.get("ResumableEarlyStopping"),
     )
     plateau = ResumableReduceLROnPlateau(
         monitor=monitor,
+        mode=mode,
         factor=cfg.lr_factor,
         patience=cfg.lr_patience,
         min_lr=cfg.min_lr,
