@@ -141,7 +141,7 @@ def run_mode(
         y = one_hot(rng.integers(0, N_CLASSES, n_train), N_CLASSES)
         yv = one_hot(rng.integers(0, N_CLASSES, n_val), N_CLASSES)
         configure_tensorflow(0, threads)
-        model = build_model(preset, N_CLASSES, x.shape[1:])
+        model = build_model(preset, N_CLASSES, x.shape[1:], fused_batchnorm=True)
         compile_model(model, 1e-4)
         clock = _epoch_clock()
         model.fit(

@@ -100,7 +100,7 @@ def measure(
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((snippets, *SNIPPET_SHAPE), dtype=np.float32)
     y = np.eye(N_CLASSES, dtype=np.float32)[rng.integers(0, N_CLASSES, snippets)]
-    model = build_model(preset, N_CLASSES, SNIPPET_SHAPE)
+    model = build_model(preset, N_CLASSES, SNIPPET_SHAPE, fused_batchnorm=True)
     compile_model(model, 1e-3)
     n_warm = min(snippets, warmup * batch_size)
     model.fit(x[:n_warm], y[:n_warm], batch_size=batch_size, epochs=1, verbose=0)

@@ -218,3 +218,57 @@ def test_folding_batch_norm_keeps_the_scores(preset):
     inp = keras.Input((8, 8, 1))
     plain = keras.Model(inp, keras.layers.Conv2D(2, 3, activation="relu")(inp))
     assert fold_batch_norm(plain) is plain
+
+
+def test_fused_batchnorm_matches_keras_batchnorm():
+    import tensorflow as tf
+
+    from divconq.batchnorm import FusedBatchNormalization
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(3, 2, (8, 65, 50, 16)).astype("float32"))
+    fused = FusedBatchNormalization(momentum=0.9)
+    plain = keras.layers.BatchNormalization(momentum=0.9)
+    for layer in (fused, plain):
+        layer.build(x.shape)
+    for w in fused.weights:
+        value = rng.normal(0, 0.1, w.shape) + (1.0 if "variance" in w.path else 0.0)
+        w.assign(value.astype("float32"))
+    plain.set_weights(fused.get_weights())
+    # Inference: the same code (moving statistics).
+    np.testing.assert_array_equal(fused(x, training=False), plain(x, training=False))
+    # Training: batch statistics; the same outputs, gradients and moving statistics.
+    out, grads = [], []
+    for layer in (fused, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * tf.sin(x))
+        out.append(y.numpy())
+        grads.append(tape.gradient(loss, [x, *layer.trainable_weights]))
+    np.testing.assert_allclose(out[0], out[1], atol=2e-5)
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-3)
+    for a, b in zip(fused.weights, plain.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_fused_batchnorm_model_round_trips(tmp_path):
+    """A fused model's .keras file (a resume checkpoint) loads back with its layer,
+    and its weights go into the Keras-layer model that is exported."""
+    import divconq.batchnorm  # noqa: F401
+
+    fused = build_model("small", 5, fused_batchnorm=True)
+    plain = build_model("small", 5)
+    assert type(plain.get_layer("bn1")) is keras.layers.BatchNormalization
+    rng = np.random.default_rng(1)
+    for w in fused.weights:
+        value = rng.normal(0, 0.1, w.shape) + (1.0 if "variance" in w.path else 0.0)
+        w.assign(value.astype("float32"))
+    fused.save(tmp_path / "m.keras")
+    back = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert type(back.get_layer("bn2")).__name__ == "FusedBatchNormalization"
+    plain.set_weights(back.get_weights())
+    x = rng.normal(0, 1, (2, 130, 100, 1)).astype("float32")
+    np.testing.assert_array_equal(back(x, training=False), fused(x, training=False))
+    np.testing.assert_array_equal(plain(x, training=False), fused(x, training=False))

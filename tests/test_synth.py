@@ -139,3 +139,22 @@ def test_genres_differ():
 
     assert stats("classical", _centroid) * 1.5 < stats("metal", _centroid)
     assert stats("hiphop", _low_share) > stats("metal", _low_share) + 0.2
+
+
+def test_cli_writes_several_tracks_of_a_genre(tmp_path):
+    """The workflow's per-genre job: one process, one WAV per --index value."""
+    import subprocess
+    import sys
+
+    outs = [tmp_path / "rock" / "rock.00003.wav", tmp_path / "rock" / "rock.00004.wav"]
+    args = ["--label", "rock", "--n-genres", "10", "--duration", "2", "--sample-rate", "8000"]
+    cmd = [sys.executable, "-m", "divconq.cli", "synth", *map(str, outs), *args]
+    done = subprocess.run([*cmd, "--index", "3", "4"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for path, index in zip(outs, (3, 4), strict=True):
+        y, sr = sf.read(path, dtype="float32")
+        want = synth.synthesize_track("rock", index, duration_s=2, sample_rate=8000)
+        assert sr == 8000
+        np.testing.assert_allclose(y, want, atol=1 / 2**15)
+    bad = subprocess.run([*cmd, "--index", "3"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "2 outputs but 1 --index values" in bad.stderr

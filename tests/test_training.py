@@ -223,6 +223,12 @@ def test_model_directory(baseline, dataset):
     assert pre["features"] == PARAMS.to_dict()
     assert pre["input"] == "snippets" and pre["experiment"] == "exp" and pre["seed"] == 0
     assert pre["preset"] == "small"
+    # Trained with the fused batch norm, exported with Keras' own layers only.
+    import zipfile
+
+    with zipfile.ZipFile(out / "model.keras") as z:
+        config = z.read("config.json").decode()
+    assert '"BatchNormalization"' in config and "divconq" not in config
     # Normalization: training snippets only (val/test are offset by -50/+200 dB).
     df = pd.read_csv(dataset)
     train_x, _ = load_split(df, "train", pre["class_names"])

@@ -41,16 +41,21 @@ def _cmd_features(args) -> int:
 def _cmd_synth(args) -> int:
     from divconq.synth import write_track
 
-    write_track(
-        args.dst,
-        args.label,
-        args.index,
-        n_genres=args.n_genres,
-        duration_s=args.duration,
-        sample_rate=args.sample_rate,
-        difficulty=args.difficulty,
-        seed=args.seed,
-    )
+    if len(args.dst) != len(args.index):
+        raise SystemExit(f"synth: {len(args.dst)} outputs but {len(args.index)} --index values")
+    # Several tracks per process: starting Python and importing numpy costs more
+    # than rendering a 30-s track (~0.2 vs ~0.12 s).
+    for dst, index in zip(args.dst, args.index, strict=True):
+        write_track(
+            dst,
+            args.label,
+            index,
+            n_genres=args.n_genres,
+            duration_s=args.duration,
+            sample_rate=args.sample_rate,
+            difficulty=args.difficulty,
+            seed=args.seed,
+        )
     return 0
 
 
@@ -102,10 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_features)
 
-    p = sub.add_parser("synth", help="write one synthetic track")
-    p.add_argument("dst")
+    p = sub.add_parser("synth", help="write synthetic tracks of one genre")
+    p.add_argument("dst", nargs="+", help="output WAVs, one per --index value")
     p.add_argument("--label", required=True)
-    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--index", type=int, nargs="+", required=True)
     p.add_argument("--n-genres", type=int, default=10)
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--sample-rate", type=int, default=22050)

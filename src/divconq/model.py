@@ -137,7 +137,13 @@ def get_preset(preset) -> Preset:
     return PRESETS[preset]
 
 
-def build_model(preset, n_classes: int, input_shape=(130, 100, 1), name: str | None = None):
+def build_model(
+    preset,
+    n_classes: int,
+    input_shape=(130, 100, 1),
+    name: str | None = None,
+    fused_batchnorm: bool = False,
+):
     """Build (not compile) a CRNN.
 
     Parameters
@@ -150,6 +156,10 @@ def build_model(preset, n_classes: int, input_shape=(130, 100, 1), name: str | N
         ``(n_frames, n_mels, 1)``: time, mel, channel.
     name : str, optional
         Model name (default: the preset's name).
+    fused_batchnorm : bool
+        Batch norm through TensorFlow's fused kernel
+        (:class:`divconq.batchnorm.FusedBatchNormalization`, for training: ~1.2x
+        faster steps, the same weights); False: Keras' ``BatchNormalization``.
 
     Returns
     -------
@@ -161,6 +171,9 @@ def build_model(preset, n_classes: int, input_shape=(130, 100, 1), name: str | N
     from keras import layers
 
     spec = get_preset(preset)
+    batch_norm = layers.BatchNormalization
+    if fused_batchnorm:
+        from divconq.batchnorm import FusedBatchNormalization as batch_norm
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (time, mel, channels), not {input_shape}")
     inputs = keras.Input(shape=tuple(input_shape), name="mel_db")
@@ -169,7 +182,7 @@ def build_model(preset, n_classes: int, input_shape=(130, 100, 1), name: str | N
         x = layers.AveragePooling2D(spec.input_pool, name="input_pool")(x)
     for i, (filters, pool) in enumerate(zip(spec.filters, spec.pools, strict=True), start=1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"bn{i}")(x)
+        x = batch_norm(momentum=spec.bn_momentum, name=f"bn{i}")(x)
         x = layers.Activation(spec.activation, name=f"act{i}")(x)
         # A pool larger than what is left of an axis (a custom input shape) is clipped.
         pool = (min(pool[0], x.shape[1]), min(pool[1], x.shape[2]))

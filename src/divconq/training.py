@@ -214,6 +214,9 @@ def build_or_resume(state_dir, fp: str, seed: int, build):
     if state is None:
         clear_dir(state_dir)
         return build(), new_state(fp, seed), 0
+    # The checkpoint's fused batch-norm layers: registered with Keras on import.
+    import divconq.batchnorm  # noqa: F401
+
     state["resumes"] = int(state.get("resumes", 0)) + 1
     model = keras.saving.load_model(state_dir / state["checkpoint"], compile=True)
     return model, state, int(state["epoch"]) + 1
@@ -250,13 +253,19 @@ def fit(model, state, cfg, sequences, state_dir, initial_epoch, callbacks=()) ->
     return time.perf_counter() - t0
 
 
-def export(out_dir, state, state_dir, build, preprocessing: dict, facts: dict) -> dict:
+def export(
+    out_dir, state, state_dir, build, preprocessing: dict, facts: dict, trained=None
+) -> dict:
     """Step 6: the model directory from the best weights; removes the state directory.
 
     Parameters
     ----------
     build : callable
-        () -> a new (uncompiled) float32 model of the run's architecture.
+        () -> a new (uncompiled) float32 model of the run's architecture, as exported.
+    trained : callable, optional
+        () -> the same architecture with the layers the best weights were saved
+        from, when they differ from ``build``'s (the fused batch norm); default
+        ``build``.
     facts : dict
         Run facts for ``training.json`` (the epoch counts and best values are
         added here; a ``t_start``, :func:`time.perf_counter` at the start, becomes
@@ -273,8 +282,10 @@ def export(out_dir, state, state_dir, build, preprocessing: dict, facts: dict) -
 
     # The inference model: float32, no optimizer, best weights.
     keras.mixed_precision.set_global_policy("float32")
+    best = (trained or build)()
+    best.load_weights(Path(state_dir) / state["best_weights"])
     final = build()
-    final.load_weights(Path(state_dir) / state["best_weights"])
+    final.set_weights(best.get_weights())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Atomic (temporary name, then rename): a full disk or a kill never leaves a
@@ -376,7 +387,7 @@ def train(
     n_classes, shape = len(data.class_names), data.train.x.shape[1:]
 
     def build():
-        model = build_model(preset, n_classes, shape)
+        model = build_model(preset, n_classes, shape, fused_batchnorm=True)
         compile_model(model, cfg.learning_rate)
         return model
 
@@ -399,8 +410,10 @@ def train(
         "fingerprint": fp,
         "t_start": t_start,
     }
+    # Trained with the fused batch-norm layer; exported with Keras' own.
+    trained = partial(build_model, preset, n_classes, shape, fused_batchnorm=True)
     final = partial(build_model, preset, n_classes, shape)
-    return export(out_dir, state, state_dir, final, preprocessing, facts)
+    return export(out_dir, state, state_dir, final, preprocessing, facts, trained=trained)
 
 
 def _log_data(data: TrainingData, experiment: str, seed: int) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: Version of the resume state layout; a state of another version is discarded.
-STATE_VERSION = 1
+#: 2: checkpoints and best weights hold fused batch-norm layers (divconq.batchnorm).
+STATE_VERSION = 2
 
 
 def fingerprint(obj) -> str:

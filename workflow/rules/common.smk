@@ -92,6 +92,16 @@ def synthetic_sources():
     }
 
 
+def synthetic_genre_wavs():
+    """Output patterns of one genre's job: every track of {label}, GTZAN-named."""
+    from divconq.synth import track_name
+
+    n = DATASET["synthetic"]["tracks_per_genre"]
+    return [
+        f"{synthetic_root()}/{{label}}/{track_name('{label}', i)}.wav" for i in range(n)
+    ]
+
+
 def folder_sources():
     """Track id -> audio path of every candidate file of the dataset folder."""
     try:
