@@ -274,3 +274,18 @@ def test_numbers_as_text_on_the_command_line_run(tmp_path):
     )
     assert rc == 0, out
     assert "Error" not in out
+
+
+@pytest.mark.parametrize("preset", sorted((REPO / "presets").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_presets_use_known_keys_and_values(preset):
+    """Every preset under presets/ passes the strict check; its training keys build."""
+    from divconq.training import TrainConfig
+
+    config = yaml.safe_load(preset.read_text())
+    assert configcheck.unknown_keys(config, SCHEMA) == []
+    training = {**CONFIG["training"], **config.get("training", {})}
+    for exp in (config.get("experiments") or {}).values():
+        merged = {**training, **(exp.get("training") or {})}
+        keys = {k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS}
+        TrainConfig.from_dict(keys)
+        assert exp.get("model", "small") in PRESETS
