@@ -278,7 +278,7 @@ def export(
     """
     import keras
 
-    from divconq.training_keras import tf_version
+    from divconq.training_keras import gpu_peak_mb, tf_version
 
     # The inference model: float32, no optimizer, best weights.
     keras.mixed_precision.set_global_policy("float32")
@@ -308,6 +308,8 @@ def export(
         "tensorflow_version": tf_version(),
         # Epoch times mean little without the CPU (SIMD level, oneDNN) they ran on.
         "cpu": describe(),
+        # Peak GPU memory of this process (training, then the export); {} on a CPU.
+        "gpu_peak_mb": gpu_peak_mb(),
         "keras_version": keras.__version__,
     }
     if "t_start" in facts:

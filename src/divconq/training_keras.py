@@ -96,6 +96,20 @@ def tf_version() -> str:
     return tf.__version__
 
 
+def gpu_peak_mb() -> dict:
+    """Peak memory TensorFlow allocated on each GPU so far, in MiB ({} without a GPU)."""
+    import tensorflow as tf
+
+    peaks = {}
+    for i, _ in enumerate(tf.config.list_logical_devices("GPU")):
+        try:
+            info = tf.config.experimental.get_memory_info(f"GPU:{i}")
+        except (ValueError, RuntimeError):  # a device without allocator statistics
+            continue
+        peaks[f"GPU:{i}"] = round(info["peak"] / 2**20, 1)
+    return peaks
+
+
 class ArraySequence(keras.utils.PyDataset):
     """Batches of in-memory arrays, in the order of a :class:`divconq.sampling.EpochOrder`.
 
