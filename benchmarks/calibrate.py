@@ -45,8 +45,6 @@ SNIPPET_SHAPE = (130, 100, 1)
 N_CLASSES = 10
 #: Windows per model call when scoring (evaluation's default batch).
 SCORE_BATCH = 256
-#: Threads an evaluation job asks for (``threads:`` of rule evaluate).
-EVAL_THREADS = 2
 
 
 def measure(
@@ -229,7 +227,7 @@ def expected_minutes(
 
     Training: seeds in waves of ``cores // threads`` jobs, each job ``startup_s``
     plus ``epochs`` x (training snippets / ``train_rate`` + validation snippets /
-    ``score_rate``). Evaluation: one job per seed, :data:`EVAL_THREADS` threads
+    ``score_rate``). Evaluation: one job per seed, :data:`divconq.evaluation.THREADS` threads
     each, ``startup_s`` plus the val and test windows / ``score_rate``.
     ``train_rate`` and ``score_rate`` are per job (snippets/s, windows/s) as
     measured with the jobs side by side.
@@ -238,7 +236,11 @@ def expected_minutes(
     jobs = max(1, cores // shape["threads"])
     waves = -(-shape["seeds"] // jobs)
     train = waves * (startup_s + shape["epochs"] * per_epoch) / 60
-    eval_waves = -(-shape["seeds"] // max(1, cores // EVAL_THREADS))
+    # The rule's threads per evaluation job; imported here, not at the top, so that a
+    # worker's start-up time still includes numpy and pandas.
+    from divconq.evaluation import THREADS as eval_threads
+
+    eval_waves = -(-shape["seeds"] // max(1, cores // eval_threads))
     evaluation = eval_waves * (startup_s + shape["n_eval_windows"] / score_rate) / 60
     return train, evaluation
 

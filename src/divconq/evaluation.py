@@ -58,6 +58,10 @@ RULES = rules.names()
 CLIP_RULE = rules.CLIP.name
 #: Splits evaluated by default.
 SPLITS = ("val", "test")
+#: Threads of one evaluation job (rule ``evaluate``): mostly one core (TensorFlow's
+#: import, HDF5 reads; scoring < 0.5 CPU-s for the default run), so on a small
+#: machine jobs run side by side.
+THREADS = 1
 
 
 # ---------------------------------------------------------------------------

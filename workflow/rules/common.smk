@@ -68,6 +68,7 @@ try:
 except configcheck.ConfigError as err:
     raise WorkflowError(str(err))
 
+from divconq.evaluation import THREADS as EVALUATION_THREADS
 from divconq.features import FeatureParams
 from divconq.inventory import DatasetError, discover
 

@@ -21,9 +21,8 @@ rule evaluate:
         seed=r"\d+",
     conda:
         "../../envs/eval.yaml"
-    # Mostly one core (TensorFlow's import, HDF5 reads; scoring < 0.5 CPU-s for the
-    # default run), so on a small machine jobs run side by side.
-    threads: 1
+    # divconq.evaluation.THREADS (1: jobs side by side on a small machine).
+    threads: EVALUATION_THREADS
     params:
         splits=EVAL["splits"],
         batch_size=EVAL["batch_size"],
