@@ -34,7 +34,7 @@ TensorFlow is imported inside the functions: importing this module is cheap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,19 @@ class Preset:
         return (1292, 100, 1) if self.input == "clip" else (130, 100, 1)
 
 
+#: The narrow CPU CRNN on 3-s snippets; ``small_30s`` is the same network on whole clips.
+_SMALL = Preset(
+    filters=(16, 32, 48, 64),
+    pools=((2, 2), (2, 3), (2, 2), (2, 4)),
+    gru=(32,),
+    input_pool=(2, 2),
+    conv_dropout=0.0,
+    dropout=0.3,
+    activation="relu",
+    bn_momentum=0.9,
+    description="narrow CRNN for CPU runs (input average-pooled 2x2), ~60k parameters",
+)
+
 #: The model presets, by name (``experiments.<name>.model`` in the config).
 PRESETS: dict[str, Preset] = {
     "article": Preset(
@@ -102,26 +115,11 @@ PRESETS: dict[str, Preset] = {
         input="clip",
         description="whole 30-s clip CRNN, Choi's pools, about half the parameters",
     ),
-    "small": Preset(
-        filters=(16, 32, 48, 64),
-        pools=((2, 2), (2, 3), (2, 2), (2, 4)),
-        gru=(32,),
-        input_pool=(2, 2),
-        conv_dropout=0.0,
-        dropout=0.3,
-        activation="relu",
-        bn_momentum=0.9,
-        description="narrow CRNN for CPU runs (input average-pooled 2x2), ~60k parameters",
-    ),
-    "small_30s": Preset(
-        filters=(16, 32, 48, 64),
+    "small": _SMALL,
+    # Only the pools differ, to squeeze 1292 frames instead of 130.
+    "small_30s": replace(
+        _SMALL,
         pools=((2, 2), (3, 3), (4, 4), (4, 2)),
-        gru=(32,),
-        input_pool=(2, 2),
-        conv_dropout=0.0,
-        dropout=0.3,
-        activation="relu",
-        bn_momentum=0.9,
         input="clip",
         description="the small CRNN on whole 30-s clips, for CPU runs, ~60k parameters",
     ),
