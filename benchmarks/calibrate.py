@@ -88,7 +88,7 @@ def measure(
 
     from divconq.model import build_model
     from divconq.sysinfo import describe
-    from divconq.training import compile_model, configure_tensorflow
+    from divconq.training_keras import compile_model, configure_tensorflow
 
     configure_tensorflow(seed, threads, deterministic)
     from divconq.inference import fold_batch_norm
@@ -117,13 +117,15 @@ def measure(
     n_trained = epochs * per_epoch * batch_size
 
     folded = fold_batch_norm(model)
-    folded.predict_on_batch(x[:SCORE_BATCH])  # tracing
+    # Fewer snippets than a scoring batch: smaller batches (else nothing is scored).
+    batch = min(SCORE_BATCH, snippets)
+    folded.predict_on_batch(x[:batch])  # tracing
     n_scored = 0
     t0 = time.perf_counter()
     while n_scored < 4 * SCORE_BATCH:
-        for start in range(0, snippets - SCORE_BATCH + 1, SCORE_BATCH):
-            folded.predict_on_batch(x[start : start + SCORE_BATCH])
-            n_scored += SCORE_BATCH
+        for start in range(0, snippets - batch + 1, batch):
+            folded.predict_on_batch(x[start : start + batch])
+            n_scored += batch
     score_s = time.perf_counter() - t0
     return {
         "preset": preset,

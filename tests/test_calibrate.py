@@ -52,3 +52,18 @@ def test_expected_minutes(calibrate):
 
     assert THREADS == 1
     assert evaluation == pytest.approx(5 * (5 + 1.0) / 60)
+
+
+def test_worker_measures_the_package_model():
+    """One tiny measurement in a worker process, through the real imports (a function
+    that moved between modules once broke every calibration)."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "calibrate.py"), "--worker", "small", "1"]
+    args = ["--snippets", "64", "--steps", "2", "--warmup", "1"]
+    done = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    assert r["train_snippets_per_s"] > 0 and r["score_windows_per_s"] > 0
