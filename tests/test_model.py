@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -78,10 +79,13 @@ def test_layer_table_and_summary():
     assert sum(r["params"] for r in rows) == build_model("article", 10).count_params()
     table = summary_table("small")
     assert table.startswith("| layer |") and "**total**" in table
-    assert set(PRESETS) == {"article", "article_30s", "small", "small_30s"}
+    assert set(PRESETS) == {"article", "article_30s", "small", "small_30s", "band_stats"}
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+CRNNS = sorted(n for n, p in PRESETS.items() if p.architecture == "crnn")
+
+
+@pytest.mark.parametrize("name", CRNNS)
 def test_each_preset_builds_on_its_own_input(name):
     # summary_table's default shape comes from the preset's `input` field, not its name.
     preset = get_preset(name)
@@ -89,6 +93,38 @@ def test_each_preset_builds_on_its_own_input(name):
     model = build_model(name, 10, preset.example_shape)
     assert model.get_layer("pool4").output.shape[2] == 1
     assert f"{preset.example_shape[0] // (preset.input_pool or (1, 1))[0]}x" in summary_table(name)
+
+
+def test_band_statistics_match_numpy():
+    from divconq.band_stats import EPSILON, BandStatistics
+
+    x = np.random.default_rng(4).normal(size=(3, 130, 100, 1)).astype(np.float32)
+    x[1] *= 5.0  # another level and spread
+    got = keras.ops.convert_to_numpy(BandStatistics()(x))
+    v = x[..., 0]
+    expected = np.concatenate(
+        [v.mean(1), np.sqrt(v.var(1) + EPSILON), np.abs(np.diff(v, axis=1)).mean(1)], axis=1
+    )
+    assert got.shape == (3, 300)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_band_stats_preset():
+    spec = get_preset("band_stats")
+    assert spec.architecture == "band_stats" and spec.input == "snippets"
+    model = build_model("band_stats", 8)
+    assert model.input_shape == (None, 130, 100, 1) and model.output_shape == (None, 8)
+    assert model.get_layer("band_stats").output.shape[1:] == (300,)
+    assert 30_000 <= model.count_params() <= 50_000
+    # The L2 weight decay is on: it shows up as a loss term of the dense layer.
+    x = np.zeros((2, 130, 100, 1), np.float32)
+    model(x, training=True)
+    assert len(model.losses) == 1
+    # Any snippet length and band count (a custom feature setup) builds.
+    assert build_model("band_stats", 3, (44, 40, 1)).get_layer("band_stats").output.shape[1] == 120
+    assert "| band_stats | BandStatistics | 300 |" in summary_table("band_stats", 8)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model(replace(spec, architecture="transformer"), 8)
 
 
 def test_small_30s_is_small_on_clips():
@@ -100,12 +136,12 @@ def test_small_30s_is_small_on_clips():
 # divconq.inference on a hand-made model directory
 
 
-def _model_dir(tmp_path, n_classes=3, input="snippets"):
+def _model_dir(tmp_path, n_classes=3, input="snippets", preset="small"):
     from divconq.inference import MODEL_FILE, PREPROCESSING_FILE
 
     params = FeatureParams()
     frames = params.n_clip_frames if input == "clip" else params.n_frames
-    model = build_model("small", n_classes, (frames, params.n_mels, 1))
+    model = build_model(preset, n_classes, (frames, params.n_mels, 1))
     d = tmp_path / "seed0"
     d.mkdir()
     model.save(d / MODEL_FILE)
@@ -120,16 +156,17 @@ def _model_dir(tmp_path, n_classes=3, input="snippets"):
         },
         "experiment": "x",
         "seed": 0,
-        "preset": "small",
+        "preset": preset,
     }
     (d / PREPROCESSING_FILE).write_text(json.dumps(pre))
     return d, model, pre
 
 
-def test_inference_matches_manual_preprocessing(tmp_path):
+@pytest.mark.parametrize("preset", ["small", "band_stats"])
+def test_inference_matches_manual_preprocessing(tmp_path, preset):
     from divconq import inference
 
-    d, model, pre = _model_dir(tmp_path)
+    d, model, pre = _model_dir(tmp_path, preset=preset)
     bundle = inference.load_model_dir(d)
     assert bundle.class_names == ["c0", "c1", "c2"] and bundle.input == "snippets"
     assert bundle.params == FeatureParams()

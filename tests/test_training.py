@@ -291,6 +291,38 @@ def test_resume_after_interruption(baseline, dataset, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_band_stats_trains_resumes_and_loads_in_a_fresh_process(dataset, tmp_path):
+    """The non-CRNN preset goes through the same training, resume and export, and its
+    saved model (a divconq layer inside) loads in a new process through inference."""
+    import subprocess
+    import sys
+
+    from divconq.training import train
+
+    run = tmp_path / "bs" / "seed0"
+    kw = dict(experiment="bs", seed=0, preset="band_stats", config=CONFIG)
+    with pytest.raises(Interrupt):
+        train(dataset, run, callbacks=[interrupt_after(0)], **kw)
+    info = train(dataset, run, **kw)
+    assert info["resumes"] == 1 and info["preset"] == "band_stats"
+    assert 30_000 <= info["n_params"] <= 50_000
+    again = tmp_path / "bs_again" / "seed0"
+    train(dataset, again, **kw)
+    for a, b in zip(_weights(run), _weights(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    df = pd.read_csv(dataset)
+    h5 = df[df.split == "test"].iloc[0]["spectrogram"]
+    script = (
+        "import sys; from divconq import inference; from divconq.features import read_hdf5\n"
+        "b = inference.load_model_dir(sys.argv[1]); f, _, _ = read_hdf5(sys.argv[2])\n"
+        "s = inference.score_windows(b, f.mel_db); print(s.shape, round(float(s.sum()), 3))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(run), h5], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "(8, 3) 8.0"
+
+
 def test_killed_after_last_epoch_only_finalizes(dataset, tmp_path):
     from divconq.training import train
 

@@ -1,6 +1,6 @@
 """CRNN models (after Choi et al. 2017) for 3-s snippets and whole 30-s clips.
 
-Every preset is the same family: blocks of 3x3 convolution, batch normalization,
+Every preset but ``band_stats`` is the same family: blocks of 3x3 convolution, batch normalization,
 an activation and max-pooling squeeze the mel axis to 1 while keeping a time axis;
 GRUs read the remaining time steps; dropout; a dense softmax. Inputs are
 ``(time, mel, 1)``: 130 x 100 x 1 for a 3-s snippet at the default features, 1292
@@ -25,6 +25,13 @@ Presets (:data:`PRESETS`):
     The ``small`` shape on whole 30-s clips, for a CPU run of the 30-s baseline: the
     same filters and GRU (~60k parameters), Choi-like pools (2,2), (3,3), (4,4), (4,2)
     after the 2x2 input pool take 1292 x 100 to 6 x 1.
+``band_stats``
+    Not a CRNN: the mean, standard deviation and mean absolute frame-to-frame change
+    of each mel band over the 3-s snippet (:class:`divconq.band_stats.BandStatistics`,
+    300 numbers), one dense layer of 128 with L2 weight decay, dropout 0.5, softmax;
+    ~40k parameters, a seed of the real-music benchmark trains in ~20 s on one CPU
+    core. A timbre model: it cannot memorize melodies or rhythms, which is what the
+    CRNNs overfit to on a few hundred real tracks (``README.md``, "Real music").
 
 Each preset names the input it is shaped for (:attr:`Preset.input`: ``snippets`` or
 ``clip``); the workflow refuses an experiment whose ``input`` differs.
@@ -43,6 +50,9 @@ class Preset:
 
     Attributes
     ----------
+    architecture : str
+        ``"crnn"`` (conv blocks, GRUs) or ``"band_stats"`` (per-band statistics over
+        time, then ``hidden`` dense layers; the conv and GRU fields are unused).
     filters : tuple of int
         Filters of each 3x3 conv block.
     pools : tuple of (int, int)
@@ -57,6 +67,10 @@ class Preset:
         Dropout after each conv block.
     dropout : float
         Dropout before the softmax layer.
+    hidden : tuple of int
+        ``band_stats``: units of the ReLU dense layers after the statistics.
+    l2 : float
+        ``band_stats``: L2 weight decay of the dense layers' kernels.
     activation : str
         Activation of the conv blocks (Choi: ELU).
     bn_momentum : float
@@ -70,12 +84,15 @@ class Preset:
     description : str
     """
 
-    filters: tuple
-    pools: tuple
-    gru: tuple
+    architecture: str = "crnn"
+    filters: tuple = ()
+    pools: tuple = ()
+    gru: tuple = ()
     input_pool: tuple | None = None
     conv_dropout: float = 0.1
     dropout: float = 0.3
+    hidden: tuple = ()
+    l2: float = 0.0
     activation: str = "elu"
     bn_momentum: float = 0.99
     input: str = "snippets"
@@ -123,6 +140,13 @@ PRESETS: dict[str, Preset] = {
         input="clip",
         description="the small CRNN on whole 30-s clips, for CPU runs, ~60k parameters",
     ),
+    "band_stats": Preset(
+        architecture="band_stats",
+        hidden=(128,),
+        dropout=0.5,
+        l2=1e-3,
+        description="per-mel-band mean, std and flux of a snippet, a dense layer, ~40k parameters",
+    ),
 }
 
 
@@ -169,12 +193,17 @@ def build_model(
     from keras import layers
 
     spec = get_preset(preset)
+    if spec.architecture not in ("crnn", "band_stats"):
+        raise ValueError(f"unknown architecture {spec.architecture!r}: crnn or band_stats")
     batch_norm = layers.BatchNormalization
     if fused_batchnorm:
         from divconq.batchnorm import FusedBatchNormalization as batch_norm
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (time, mel, channels), not {input_shape}")
     inputs = keras.Input(shape=tuple(input_shape), name="mel_db")
+    label = preset if isinstance(preset, str) else spec.architecture
+    if spec.architecture == "band_stats":
+        return _band_stats_model(spec, inputs, n_classes, name or label)
     x = inputs
     if spec.input_pool:
         x = layers.AveragePooling2D(spec.input_pool, name="input_pool")(x)
@@ -195,8 +224,25 @@ def build_model(
         x = layers.Dropout(spec.dropout, name="dropout")(x)
     x = layers.Dense(n_classes, name="logits")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    label = preset if isinstance(preset, str) else "crnn"
     return keras.Model(inputs, outputs, name=name or label)
+
+
+def _band_stats_model(spec: Preset, inputs, n_classes: int, name: str):
+    """The ``band_stats`` network on ``inputs`` (see :data:`PRESETS`)."""
+    import keras
+    from keras import layers
+
+    from divconq.band_stats import BandStatistics
+
+    x = BandStatistics(name="band_stats")(inputs)
+    decay = keras.regularizers.L2(spec.l2) if spec.l2 else None
+    for j, units in enumerate(spec.hidden, start=1):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=decay, name=f"dense{j}")(x)
+    if spec.dropout:
+        x = layers.Dropout(spec.dropout, name="dropout")(x)
+    x = layers.Dense(n_classes, name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def layer_table(model) -> list[dict]:
