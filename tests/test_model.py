@@ -115,6 +115,7 @@ def test_band_stats_preset():
     model = build_model("band_stats", 8)
     assert model.input_shape == (None, 130, 100, 1) and model.output_shape == (None, 8)
     assert model.get_layer("band_stats").output.shape[1:] == (300,)
+    assert model.get_layer("stats_bn").output.shape[1:] == (300,)
     assert 30_000 <= model.count_params() <= 50_000
     # The L2 weight decay is on: it shows up as a loss term of the dense layer.
     x = np.zeros((2, 130, 100, 1), np.float32)
