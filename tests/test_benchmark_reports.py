@@ -79,3 +79,46 @@ def test_realmusic_report(tmp_path):
     assert "kept as best" in curves and "|       4 |       1 |" in curves
     conf = report.confusion_table(tmp_path, "exp", "test")
     assert "4 track predictions, accuracy 50.0 %" in conf
+
+
+def _tracks(root: Path, experiment: str, seed: int, sums: dict, fold: str = ""):
+    """tracks.csv of one evaluated seed: three test tracks of labels a, b, b."""
+    d = root / "eval" / experiment / fold / f"seed{seed}"
+    d.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "track": ["a/1", "b/1", "b/2"],
+            "label": ["a", "b", "b"],
+            "split": ["test"] * 3,
+            "sum_a": sums["a"],
+            "sum_b": sums["b"],
+        }
+    ).to_csv(d / "tracks.csv", index=False)
+
+
+def test_fuse_experiments(tmp_path, capsys):
+    import pytest
+
+    mod = _load("fuse_experiments")
+    # x is right on a/1 only; y is right on b/1 and b/2 and unsure on a/1, where x's
+    # confidence wins the fused sum: fused is right on all three.
+    for seed in (0, 1):
+        _tracks(tmp_path, "x", seed, {"a": [9.0, 6.0, 6.0], "b": [1.0, 4.0, 4.0]})
+        _tracks(tmp_path, "y", seed, {"a": [4.0, 1.0, 1.0], "b": [6.0, 9.0, 9.0]})
+    _tracks(tmp_path, "y", 2, {"a": [1.0] * 3, "b": [0.0] * 3})  # not in x: left out
+    table = mod.fuse(tmp_path, ["x", "y"])
+    assert table["seed"].tolist() == ["seed0", "seed1"]
+    assert table["x"].round(3).tolist() == [0.333] * 2
+    assert table["y"].round(3).tolist() == [0.667] * 2
+    assert table["fused"].tolist() == [1.0, 1.0]
+    mod.main([str(tmp_path), "x", "y"])
+    out = capsys.readouterr().out
+    assert "| test | 2 | 33.3 | 66.7 | 100.0 | +66.7" in out
+    # k-fold folders: (fold, seed) pairs.
+    _tracks(tmp_path / "k", "x", 0, {"a": [9.0, 6.0, 6.0], "b": [1.0, 4.0, 4.0]}, "fold0")
+    _tracks(tmp_path / "k", "y", 0, {"a": [4.0, 1.0, 1.0], "b": [6.0, 9.0, 9.0]}, "fold0")
+    assert mod.fuse(tmp_path / "k", ["x", "y"])["fold"].tolist() == ["fold0"]
+    with pytest.raises(ValueError, match="at least two"):
+        mod.fuse(tmp_path, ["x"])
+    with pytest.raises(ValueError, match="no seed of x, z"):
+        mod.fuse(tmp_path, ["x", "z"])
