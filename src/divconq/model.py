@@ -30,8 +30,9 @@ Presets (:data:`PRESETS`):
     of each mel band over the 3-s snippet (:class:`divconq.band_stats.BandStatistics`,
     300 numbers), batch normalization (a learned standardization of the 300), one
     dense layer of 128 (ReLU, L2 weight decay 1e-4), dropout 0.2, softmax; ~41k
-    parameters, a seed of the real-music benchmark trains in ~20 s on one CPU core. A timbre model: it cannot memorize melodies or rhythms, which is what the
-    CRNNs overfit to on a few hundred real tracks (``README.md``, "Real music").
+    parameters, a seed of the real-music benchmark trains in ~20 s on one CPU core.
+    A timbre model: it cannot memorize melodies or rhythms, which is what the CRNNs
+    overfit to on a few hundred real tracks (``README.md``, "Real music").
 
 Each preset names the input it is shaped for (:attr:`Preset.input`: ``snippets`` or
 ``clip``); the workflow refuses an experiment whose ``input`` differs.
