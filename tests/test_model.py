@@ -117,10 +117,10 @@ def test_band_stats_preset():
     assert model.get_layer("band_stats").output.shape[1:] == (300,)
     assert model.get_layer("stats_bn").output.shape[1:] == (300,)
     assert 30_000 <= model.count_params() <= 50_000
-    # The L2 weight decay is on: it shows up as a loss term of the dense layer.
+    # The L2 weight decay is on: a loss term for each dense kernel.
     x = np.zeros((2, 130, 100, 1), np.float32)
     model(x, training=True)
-    assert len(model.losses) == 1
+    assert len(model.losses) == 2
     # Any snippet length and band count (a custom feature setup) builds.
     assert build_model("band_stats", 3, (44, 40, 1)).get_layer("band_stats").output.shape[1] == 120
     assert "| band_stats | BandStatistics | 300 |" in summary_table("band_stats", 8)
