@@ -252,8 +252,9 @@ def load_keras(path):
     check_model_file(path)
     import keras
 
-    # The band_stats preset's layer: registered with Keras on import.
-    import divconq.band_stats  # noqa: F401
+    from divconq.model import register_layers
+
+    register_layers()
 
     try:
         return keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)

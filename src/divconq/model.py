@@ -1,6 +1,7 @@
-"""CRNN models (after Choi et al. 2017) for 3-s snippets and whole 30-s clips.
+"""The models: CRNNs (after Choi et al. 2017) for 3-s snippets and whole 30-s clips,
+and a band-statistics network for 3-s snippets.
 
-Every preset but ``band_stats`` is the same family: blocks of 3x3 convolution, batch normalization,
+Every preset but ``band_stats`` is a CRNN: blocks of 3x3 convolution, batch normalization,
 an activation and max-pooling squeeze the mel axis to 1 while keeping a time axis;
 GRUs read the remaining time steps; dropout; a dense softmax. Inputs are
 ``(time, mel, 1)``: 130 x 100 x 1 for a 3-s snippet at the default features, 1292
@@ -149,7 +150,7 @@ PRESETS: dict[str, Preset] = {
         dropout=0.0,
         l2=2.5e-3,
         bn_momentum=0.9,
-        description="per-mel-band mean, std and flux of a snippet, a dense layer, ~40k parameters",
+        description="per-mel-band mean, std and flux of a snippet, a dense layer, ~41k parameters",
     ),
 }
 
@@ -170,7 +171,7 @@ def build_model(
     name: str | None = None,
     fused_batchnorm: bool = False,
 ):
-    """Build (not compile) a CRNN.
+    """Build (not compile) a model of a preset: its body, then dropout, dense, softmax.
 
     Parameters
     ----------
@@ -197,17 +198,30 @@ def build_model(
     from keras import layers
 
     spec = get_preset(preset)
-    if spec.architecture not in ("crnn", "band_stats"):
-        raise ValueError(f"unknown architecture {spec.architecture!r}: crnn or band_stats")
+    if spec.architecture not in BODIES:
+        raise ValueError(
+            f"unknown architecture {spec.architecture!r}; choose one of {sorted(BODIES)}"
+        )
     batch_norm = layers.BatchNormalization
     if fused_batchnorm:
         from divconq.batchnorm import FusedBatchNormalization as batch_norm
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (time, mel, channels), not {input_shape}")
     inputs = keras.Input(shape=tuple(input_shape), name="mel_db")
+    x = BODIES[spec.architecture](spec, inputs, batch_norm)
+    if spec.dropout:
+        x = layers.Dropout(spec.dropout, name="dropout")(x)
+    decay = keras.regularizers.L2(spec.l2) if spec.l2 else None
+    x = layers.Dense(n_classes, kernel_regularizer=decay, name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
     label = preset if isinstance(preset, str) else spec.architecture
-    if spec.architecture == "band_stats":
-        return _band_stats_model(spec, inputs, n_classes, name or label)
+    return keras.Model(inputs, outputs, name=name or label)
+
+
+def _crnn_body(spec: Preset, inputs, batch_norm):
+    """Conv blocks squeezing the mel axis, then the GRUs: ``(batch, last GRU units)``."""
+    from keras import layers
+
     x = inputs
     if spec.input_pool:
         x = layers.AveragePooling2D(spec.input_pool, name="input_pool")(x)
@@ -224,15 +238,11 @@ def build_model(
     x = layers.Reshape((n_time, n_mel * n_ch), name="to_sequence")(x)
     for j, units in enumerate(spec.gru, start=1):
         x = layers.GRU(units, return_sequences=j < len(spec.gru), name=f"gru{j}")(x)
-    if spec.dropout:
-        x = layers.Dropout(spec.dropout, name="dropout")(x)
-    x = layers.Dense(n_classes, name="logits")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    return keras.Model(inputs, outputs, name=name or label)
+    return x
 
 
-def _band_stats_model(spec: Preset, inputs, n_classes: int, name: str):
-    """The ``band_stats`` network on ``inputs`` (see :data:`PRESETS`)."""
+def _band_stats_body(spec: Preset, inputs, batch_norm):
+    """Per-band statistics, standardized, then the ReLU dense layers: ``(batch, units)``."""
     import keras
     from keras import layers
 
@@ -242,15 +252,27 @@ def _band_stats_model(spec: Preset, inputs, n_classes: int, name: str):
     # The means, spreads and fluxes come on different scales; standardizing them
     # (batch statistics in training, their moving averages after) is worth ~7 points
     # of track accuracy under cross-validation on real music against raw statistics.
-    x = layers.BatchNormalization(momentum=spec.bn_momentum, name="stats_bn")(x)
+    x = batch_norm(momentum=spec.bn_momentum, name="stats_bn")(x)
     decay = keras.regularizers.L2(spec.l2) if spec.l2 else None
     for j, units in enumerate(spec.hidden, start=1):
         x = layers.Dense(units, activation="relu", kernel_regularizer=decay, name=f"dense{j}")(x)
-    if spec.dropout:
-        x = layers.Dropout(spec.dropout, name="dropout")(x)
-    x = layers.Dense(n_classes, kernel_regularizer=decay, name="logits")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return x
+
+
+#: The body of each :attr:`Preset.architecture`: ``(spec, inputs, batch_norm class) ->
+#: features``; :func:`build_model` adds the same dropout, dense and softmax head to all.
+BODIES = {"crnn": _crnn_body, "band_stats": _band_stats_body}
+
+
+def register_layers() -> None:
+    """Register divconq's own Keras layers with Keras (by importing their modules).
+
+    Call before loading a saved model or a training checkpoint: a ``band_stats``
+    model holds :class:`divconq.band_stats.BandStatistics`, a training checkpoint
+    :class:`divconq.batchnorm.FusedBatchNormalization`. A new layer module goes here.
+    """
+    import divconq.band_stats  # noqa: F401
+    import divconq.batchnorm  # noqa: F401
 
 
 def layer_table(model) -> list[dict]:

@@ -214,10 +214,9 @@ def build_or_resume(state_dir, fp: str, seed: int, build):
     if state is None:
         clear_dir(state_dir)
         return build(), new_state(fp, seed), 0
-    # The checkpoint's fused batch-norm and band-statistics layers: registered with
-    # Keras on import.
-    import divconq.band_stats  # noqa: F401
-    import divconq.batchnorm  # noqa: F401
+    from divconq.model import register_layers
+
+    register_layers()
 
     state["resumes"] = int(state.get("resumes", 0)) + 1
     model = keras.saving.load_model(state_dir / state["checkpoint"], compile=True)
