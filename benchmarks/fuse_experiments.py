@@ -21,15 +21,16 @@ from pathlib import Path
 import pandas as pd
 
 from divconq.aggregate import paired_test
+from divconq.evaluation import run_dirs
 
 
 def load_sums(results: Path, experiment: str) -> dict:
     """``{(fold, seed): tracks.csv}`` of one experiment (fold ``""`` without k-fold)."""
     out = {}
-    for path in sorted((results / "eval" / experiment).glob("**/seed[0-9]*/tracks.csv")):
-        rel = path.parent.relative_to(results / "eval" / experiment).parts
-        fold = rel[0] if len(rel) == 2 else ""
-        out[(fold, rel[-1])] = pd.read_csv(path)
+    for d in run_dirs(results, "eval", experiment):
+        if (d / "tracks.csv").is_file():
+            fold = d.parent.name if d.parent.name.startswith("fold") else ""
+            out[(fold, d.name)] = pd.read_csv(d / "tracks.csv")
     return out
 
 

@@ -24,18 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from divconq.evaluation import run_dirs
 from divconq.figures import confusion_from_tracks
-
-
-def seed_dirs(results: Path, kind: str, experiment: str) -> list[Path]:
-    """``<results>/<kind>/<experiment>/seed<N>`` folders (every fold's, if k-fold)."""
-    return sorted((results / kind / experiment).glob("**/seed[0-9]*"))
 
 
 def curve_table(results: Path, experiment: str) -> str:
     """Mean training curve over seeds, one row per epoch (Markdown)."""
     rows = []
-    for d in seed_dirs(results, "models", experiment):
+    for d in run_dirs(results, "models", experiment):
         if not (d / "history.csv").is_file():
             continue
         hist = pd.read_csv(d / "history.csv")
@@ -63,7 +59,7 @@ def curve_table(results: Path, experiment: str) -> str:
 
 def confusion_table(results: Path, experiment: str, split: str) -> str:
     """Track-level confusion matrix summed over seeds, with per-label accuracy (Markdown)."""
-    files = [d / "tracks.csv" for d in seed_dirs(results, "eval", experiment)]
+    files = [d / "tracks.csv" for d in run_dirs(results, "eval", experiment)]
     files = [f for f in files if f.is_file()]
     if not files:
         raise SystemExit(f"no tracks.csv under {results}/eval/{experiment}")

@@ -64,6 +64,15 @@ SPLITS = ("val", "test")
 THREADS = 1
 
 
+def run_dirs(results, kind: str, experiment: str) -> list[Path]:
+    """The per-run folders of one experiment under a results folder, sorted.
+
+    ``<results>/<kind>/<experiment>/seed<N>``, or ``.../fold<K>/seed<N>`` under
+    k-fold; ``kind`` is ``models`` or ``eval``.
+    """
+    return sorted((Path(results) / kind / experiment).glob("**/seed[0-9]*"))
+
+
 # ---------------------------------------------------------------------------
 # Track-level rules
 
