@@ -1,4 +1,4 @@
-"""benchmarks/training_report.py and realmusic_report.py on a results folder made here."""
+"""benchmarks/training_report.py, realmusic_report.py and fuse_experiments.py on made-up runs."""
 
 import importlib.util
 import json

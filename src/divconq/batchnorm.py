@@ -10,7 +10,8 @@ training time goes").
 
 Only training uses this layer. The exported ``model.keras`` holds Keras' own
 ``BatchNormalization`` with the same weights (:func:`divconq.training.export`),
-so a model folder loads anywhere Keras does, without divconq.
+so a CRNN's model folder loads anywhere Keras does, without divconq (a
+``band_stats`` model also holds :class:`divconq.band_stats.BandStatistics`).
 """
 
 from __future__ import annotations
