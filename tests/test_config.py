@@ -14,6 +14,7 @@ from conftest import REPO
 from divconq import configcheck
 from divconq.features import FeatureParams
 from divconq.model import PRESETS
+from divconq.training_config import experiment_training
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -285,7 +286,7 @@ def test_shipped_presets_use_known_keys_and_values(preset):
     assert configcheck.unknown_keys(config, SCHEMA) == []
     training = {**CONFIG["training"], **config.get("training", {})}
     for exp in (config.get("experiments") or {}).values():
-        merged = {**training, **(exp.get("training") or {})}
+        merged = experiment_training(training, exp.get("model", "small"), exp.get("training"))
         keys = {k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS}
         TrainConfig.from_dict(keys)
         assert exp.get("model", "small") in PRESETS

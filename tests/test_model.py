@@ -128,6 +128,30 @@ def test_band_stats_preset():
         build_model(replace(spec, architecture="transformer"), 8)
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_training_settings_are_training_keys(name):
+    """A preset's own training settings build a TrainConfig; an experiment's win over them."""
+    from divconq.training_config import TrainConfig, experiment_training
+
+    section = {"epochs": 10, "batch_size": 32, "learning_rate": 2e-3, "patience": 3}
+    merged = experiment_training(section, name, {"patience": 7})
+    cfg = TrainConfig.from_dict(merged)
+    assert cfg.patience == 7
+    for key, value in get_preset(name).training:
+        assert getattr(cfg, key) == value
+    # the experiment's own setting beats the preset's, and nothing is changed in place
+    assert experiment_training(section, name, {"batch_size": 8})["batch_size"] == 8
+    assert section["batch_size"] == 32
+
+
+def test_band_stats_brings_its_training_settings():
+    from divconq.training_config import experiment_training
+
+    merged = experiment_training({"batch_size": 32, "epochs": 10, "patience": 3}, "band_stats")
+    assert merged == {"batch_size": 200, "epochs": 200, "learning_rate": 1e-3, "patience": 3}
+    assert get_preset("small").training == ()
+
+
 def test_small_30s_is_small_on_clips():
     small, clip = build_model("small", 10), build_model("small_30s", 10, (1292, 100, 1))
     assert abs(clip.count_params() - small.count_params()) < 0.05 * small.count_params()

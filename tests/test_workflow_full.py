@@ -11,9 +11,15 @@ pytestmark = pytest.mark.slow
 
 
 def snakemake(results, *args):
-    # The 30-s baseline too, with one seed, so both experiments land in one table.
+    # The 30-s baseline and band_stats too, one seed each, so all land in one table;
+    # band_stats with 2 epochs of its own (its preset brings batch size and learning rate).
     both = results.parent / "both_experiments.yaml"
-    both.write_text("experiments:\n  full_30s:\n    enabled: true\n    seeds: [0]\n")
+    both.write_text(
+        "experiments:\n"
+        "  full_30s: {enabled: true, seeds: [0]}\n"
+        "  band_stats:\n"
+        "    {input: snippets, model: band_stats, seeds: [0], training: {epochs: 2}}\n"
+    )
     return run_snakemake(results, *args, configfiles=[*TINY_CONFIGS, both])
 
 
@@ -33,6 +39,8 @@ def test_table_has_both_experiments_and_all_levels(results):
     assert set(snip[snip["level"] == "track_sum"]["n_seeds"]) == {2}
     clip = table[table["experiment"] == "full_30s"]
     assert set(clip["level"]) == {"track_clip"}
+    stats = table[(table["experiment"] == "band_stats") & (table["level"] == "track_sum")]
+    assert set(stats["n_seeds"]) == {1}
     for name in ("accuracy.md", "accuracy.html", "accuracy_per_seed.csv"):
         assert (results / "tables" / name).stat().st_size > 0
     for name in ("accuracy.png", "training_snippets_3s.png", "confusion_snippets_3s.png"):
@@ -70,6 +78,18 @@ def test_models_are_self_describing(results):
         assert prep["features"]["n_fft"] == 2048 and len(prep["normalization"]["mean"]) == 100
         assert len(pd.read_csv(model_dir / "history.csv")) >= 1
     assert not list((results / "models" / "snippets_3s").glob("*.resume"))
+
+
+def test_training_settings_layer_section_preset_experiment(results):
+    """training.json of each model: config section < model preset < experiment's own."""
+    small = json.loads((results / "models/snippets_3s/seed0/training.json").read_text())
+    stats = json.loads((results / "models/band_stats/seed0/training.json").read_text())
+    assert small["training"]["batch_size"] == 32 and small["training"]["learning_rate"] == 2e-3
+    # band_stats' preset replaces batch size and learning rate; its experiment, epochs
+    assert stats["training"]["batch_size"] == 200 and stats["training"]["learning_rate"] == 1e-3
+    assert stats["training"]["epochs"] == 2 and stats["epochs_run"] <= 2
+    # the section's other keys still reach it
+    assert stats["training"]["patience"] == small["training"]["patience"] == 2
 
 
 def test_rerun_is_a_no_op_and_report_builds(results, tmp_path):

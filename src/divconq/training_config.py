@@ -146,3 +146,29 @@ class TrainConfig:
             or self.mixup_alpha > 0
             or self.gain_db > 0
         )
+
+
+def experiment_training(section: dict, preset: str, overrides: dict | None = None) -> dict:
+    """The training settings of one experiment, before :meth:`TrainConfig.from_dict`.
+
+    Three layers, later ones win: the config's ``training`` section (every
+    experiment's), the model preset's own settings (:attr:`divconq.model.Preset.training`,
+    e.g. ``band_stats``' batch size), the experiment's ``training:``.
+
+    Parameters
+    ----------
+    section : dict
+        The config's ``training`` section.
+    preset : str
+        The experiment's ``model``.
+    overrides : dict, optional
+        The experiment's ``training:``.
+
+    Returns
+    -------
+    dict
+        A new dict; the inputs are not changed.
+    """
+    from divconq.model import get_preset
+
+    return {**section, **dict(get_preset(preset).training), **(overrides or {})}

@@ -31,6 +31,7 @@ check_track_rule(config)
 
 from divconq import configcheck, runlock
 from divconq.model import PRESETS
+from divconq.training_config import experiment_training
 
 # A run killed by SIGKILL (or power loss) leaves Snakemake's lock behind; clear it
 # when its recorded owner is dead, so that the same command resumes. Only the
@@ -201,8 +202,13 @@ def train_spec(experiment):
 
 
 def train_params(experiment):
-    """Training hyper-parameters of one experiment: `training`, then its own overrides."""
-    merged = {**TRAINING, **experiment_entry(experiment)["training"]}
+    """Training hyper-parameters of one experiment: `training`, its model preset's own
+    settings (band_stats: batch size, epochs), then the experiment's `training:`."""
+    merged = experiment_training(
+        TRAINING,
+        train_spec(experiment)["model"],
+        experiment_entry(experiment)["training"],
+    )
     return {
         k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS
     }

@@ -3,10 +3,11 @@
 # with split.method kfold one per (experiment, fold, seed), <experiment>/fold<k>/seed<N>/,
 # trained on split/fold<k>/manifest.csv ({fold} is "" or "fold<k>/", common.smk).
 # Code: divconq.model, divconq.training (its steps; divconq.training_keras, sampling,
-# augment). Every key of the `training` section, merged with an experiment's own
-# `training:` overrides, reaches divconq.training.TrainConfig (train_params in
-# common.smk), which refuses an unknown key; only seeds, threads, mem_mb and gpu are
-# taken out here as job settings (threads comes back as the job's thread count).
+# augment). Every key of the `training` section, merged with the model preset's own
+# settings (divconq.model.Preset.training) and then the experiment's `training:`
+# overrides, reaches divconq.training.TrainConfig (train_params in common.smk), which
+# refuses an unknown key; only seeds, threads, mem_mb and gpu are taken out here as
+# job settings (threads comes back as the job's thread count).
 #
 # A killed or failed training resumes after its last finished epoch when the rule
 # runs again: Snakemake deletes the incomplete output folder, but the resume state
