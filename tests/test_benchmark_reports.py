@@ -122,3 +122,37 @@ def test_fuse_experiments(tmp_path, capsys):
         mod.fuse(tmp_path, ["x"])
     with pytest.raises(ValueError, match="no seed of x, z"):
         mod.fuse(tmp_path, ["x", "z"])
+
+
+def test_learning_curve_subsets_and_summary():
+    import pytest
+
+    mod = _load("learning_curve")
+    labels = {"a": 8, "b": 4, "c": 1}
+    rows = [(f"{lab}/{i}", lab, "train") for lab, n in labels.items() for i in range(n)]
+    rows += [("a/val", "a", "val"), ("b/test", "b", "test")]
+    manifest = pd.DataFrame(rows, columns=["track", "label", "split"])
+    subsets = {f: mod.subsample(manifest, f, seed=3) for f in (0.25, 0.5, 1.0)}
+    for f, sub in subsets.items():
+        # validation and test tracks stay; per label round(f * n), at least 2 (or all)
+        assert {"a/val", "b/test"} <= set(sub["track"])
+        per_label = sub[sub["split"] == "train"]["label"].value_counts().to_dict()
+        assert per_label == {"a": max(2, round(f * 8)), "b": max(2, round(f * 4)), "c": 1}
+    # nested subsets; another seed, other tracks
+    assert set(subsets[0.25]["track"]) <= set(subsets[0.5]["track"]) <= set(subsets[1.0]["track"])
+    assert subsets[1.0].equals(manifest)
+    others = [set(mod.subsample(manifest, 0.5, seed=s)["track"]) for s in range(5)]
+    assert len({frozenset(o) for o in others}) > 1
+    with pytest.raises(ValueError, match="fraction"):
+        mod.subsample(manifest, 0.0)
+    # the summary: 2 folds x 2 seeds per fraction; test rises 0.1 per doubling
+    runs = [
+        {"fraction": f, "fold": k, "seed": s, "n_train_tracks": n, "val": 0.5, "test": t + 0.01 * s}
+        for f, n, t in ((0.5, 50, 0.6), (1.0, 100, 0.7))
+        for k in ("fold0", "fold1")
+        for s in (0, 1)
+    ]
+    text = mod.summarize(pd.DataFrame(runs))
+    assert "| 0.5 | 50 | 4 | 50.0 | 60.5 (0.6) | +10.0 (+10.0 to +10.0) |" in text
+    assert "| 1 | 100 | 4 | 50.0 | 70.5 (0.6) |  |  |" in text
+    assert "per doubling of the training tracks: +10.0 points" in text
