@@ -116,8 +116,11 @@ def summarize(rows: pd.DataFrame) -> str:
             f"| {fraction:g} | {g['n_train_tracks'].mean():.0f} | {len(g)} "
             f"| {100 * g['val'].mean():.1f} | {test.mean():.1f} ({test.std(ddof=1):.1f}) | {diff} |"
         )
-    fit = stats.linregress(np.log2(rows["n_train_tracks"]), rows["test"])
     lines.append("")
+    if rows["n_train_tracks"].nunique() < 2:
+        lines.append("One training-set size: no gain per doubling.")
+        return "\n".join(lines)
+    fit = stats.linregress(np.log2(rows["n_train_tracks"]), rows["test"])
     lines.append(
         f"Test track accuracy per doubling of the training tracks: {100 * fit.slope:+.1f} "
         f"points (SE {100 * fit.stderr:.1f}, {len(rows)} runs)."
@@ -145,14 +148,24 @@ def main(argv=None) -> None:
     print(f"{len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to train", flush=True)
     # A fresh process per run: TensorFlow's threads and memory go with it.
     ctx = multiprocessing.get_context("spawn")
+    failed = 0
     with ProcessPoolExecutor(args.jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(run_one, args.results, args.experiment, *r, out) for r in todo]
-        for future in futures:
-            r = future.result()
-            print(f"fraction {r['fraction']:g} {r['fold']} seed {r['seed']}: "
-                  f"val {r['val']:.3f} test {r['test']:.3f}", flush=True)  # fmt: skip
-    rows = pd.DataFrame([json.loads((run_dir(out, *r) / "result.json").read_text()) for r in runs])
-    print(summarize(rows))
+        futures = {pool.submit(run_one, args.results, args.experiment, *r, out): r for r in todo}
+        for future, (fraction, fold, seed) in futures.items():
+            name = f"fraction {fraction:g} {fold} seed {seed}"
+            try:
+                r = future.result()
+            except Exception as exc:  # one failed run must not stop the rest
+                failed += 1
+                print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+                continue
+            print(f"{name}: val {r['val']:.3f} test {r['test']:.3f}", flush=True)
+    done = [run_dir(out, *r) / "result.json" for r in runs]
+    rows = pd.DataFrame([json.loads(p.read_text()) for p in done if p.is_file()])
+    if len(rows):
+        print(summarize(rows))
+    if failed:
+        raise SystemExit(f"{failed} run(s) failed (above); the same command retries them")
 
 
 if __name__ == "__main__":

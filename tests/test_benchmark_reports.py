@@ -156,3 +156,31 @@ def test_learning_curve_subsets_and_summary():
     assert "| 0.5 | 50 | 4 | 50.0 | 60.5 (0.6) | +10.0 (+10.0 to +10.0) |" in text
     assert "| 1 | 100 | 4 | 50.0 | 70.5 (0.6) |  |  |" in text
     assert "per doubling of the training tracks: +10.0 points" in text
+
+
+def test_learning_curve_reports_a_failed_run_and_goes_on(tmp_path):
+    """A run that cannot train is named with its reason; the others still run."""
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    for fold in ("fold0", "fold1"):
+        (results / "split" / fold).mkdir(parents=True)
+        pd.DataFrame({"track": ["a/1"], "label": ["a"], "split": ["train"]}).to_csv(
+            results / "split" / fold / "manifest.csv", index=False
+        )
+    # fold1 already done: only fold0 runs, and it has no models to take settings from
+    done = tmp_path / "out" / "f1" / "fold1" / "seed0"
+    done.mkdir(parents=True)
+    result = {"fraction": 1.0, "fold": "fold1", "seed": 0, "n_train_tracks": 1, "val": 1, "test": 1}
+    (done / "result.json").write_text(json.dumps(result))
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"), str(results), "x"]
+    cmd += ["--fractions", "1", "--seeds", "0", "--out", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0
+    assert "2 runs, 1 done, 1 to train" in proc.stdout
+    assert "fraction 1 fold0 seed 0: FAILED: FileNotFoundError" in proc.stdout
+    assert "training.json" in proc.stdout
+    assert "| 1 | 1 | 1 | 100.0 |" in proc.stdout  # the finished run is still summarized
+    assert "One training-set size" in proc.stdout and "Warning" not in proc.stderr
+    assert "1 run(s) failed" in proc.stderr
