@@ -88,9 +88,9 @@ class Preset:
     training : tuple of (str, value)
         Keys of the config's ``training`` section this model needs other values of
         than every model shares (``band_stats``: batches of 200 for up to 200
-        epochs at learning rate 1e-3). In the workflow they replace the section's values for experiments
-        with this preset, and an experiment's own ``training:`` replaces them
-        (:func:`divconq.training_config.experiment_training`).
+        epochs at learning rate 1e-3). In the workflow they replace the section's
+        values for experiments with this preset, and an experiment's own
+        ``training:`` replaces them (:func:`divconq.training_config.experiment_training`).
     description : str
     """
 
