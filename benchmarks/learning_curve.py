@@ -6,7 +6,9 @@ validation and test tracks stay as they are) with the same settings as the run's
 own models of that experiment (their ``training.json``), and scored on the fold's
 validation and test tracks, with divconq's training and evaluation code. The
 subsets are nested: the tracks of 0.25 are among those of 0.5, and so on, and
-fraction 1 is the run's own training set (it reproduces the run's models). Prints
+fraction 1 is the run's own training set. Its models are trained again rather than
+read from the run, so every point of the curve comes from the same code (a run made
+with older code differs by the seed-to-seed spread). Prints
 per fraction the mean track accuracy (sum), the paired differences against the
 largest fraction, and the gain per doubling of the training tracks (least squares
 of accuracy on log2 of the training-track count):
@@ -31,7 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from divconq.aggregate import paired_test
+from divconq.aggregate import paired_test, paired_text
+from divconq.evaluation import run_dirs
+from divconq.split import read_manifest
 
 
 def subsample(manifest: pd.DataFrame, fraction: float, seed: int = 0, least: int = 2):
@@ -68,15 +72,22 @@ def run_dir(out: Path, fraction: float, fold: str, seed: int) -> Path:
     return out / f"f{fraction:g}" / fold / f"seed{seed}"
 
 
+def run_settings(results: Path, experiment: str, fold: str) -> dict:
+    """``training.json`` of the run's first model of ``experiment`` in ``fold``."""
+    for d in run_dirs(results, "models", experiment):
+        if d.parent.name == fold and (d / "training.json").is_file():
+            return json.loads((d / "training.json").read_text())
+    raise FileNotFoundError(f"no {results}/models/{experiment}/{fold}/seed<N>/training.json")
+
+
 def run_one(results, experiment: str, fraction: float, fold: str, seed: int, out) -> dict:
     """Train and score one (fraction, fold, seed); writes and returns ``result.json``."""
     from divconq.evaluation import evaluate
     from divconq.training import train
 
     results, d = Path(results), run_dir(Path(out), fraction, fold, seed)
-    info = results / "models" / experiment / fold / "seed0" / "training.json"
-    info = json.loads(info.read_text())
-    manifest = pd.read_csv(results / "split" / fold / "manifest.csv")
+    info = run_settings(results, experiment, fold)
+    manifest = read_manifest(results / "split" / fold / "manifest.csv")
     # One subset per (fold, fraction): the seeds vary the model, not the tracks.
     subset = subsample(manifest, fraction, seed=int(fold.removeprefix("fold")))
     config = {**info["training"], "threads": 1, "verbose": 0}
@@ -109,8 +120,7 @@ def summarize(rows: pd.DataFrame) -> str:
         diff = " | "
         if fraction != top:
             t = paired_test(wide[top], wide[fraction])
-            lo, mean, hi = (100 * t[k] for k in ("ci_low", "mean", "ci_high"))
-            diff = f"{mean:+.1f} ({lo:+.1f} to {hi:+.1f}) | {t['p_ttest']:.2g}"
+            diff = f"{paired_text(t)} | {t['p_ttest']:.2g}"
         test = 100 * g["test"]
         lines.append(
             f"| {fraction:g} | {g['n_train_tracks'].mean():.0f} | {len(g)} "
