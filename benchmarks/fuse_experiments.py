@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from divconq.aggregate import paired_test
+from divconq.aggregate import paired_test, paired_text
 from divconq.evaluation import run_dirs
 
 
@@ -88,8 +88,7 @@ def report(table: pd.DataFrame, experiments) -> str:
         means = " | ".join(f"{100 * part[e].mean():.1f}" for e in experiments)
         lines.append(
             f"| {split} | {len(part)} | {means} | {100 * part['fused'].mean():.1f} | "
-            f"{100 * d['mean']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f}) "
-            f"| {d['p_ttest']:.2g} |"
+            f"{paired_text(d)} | {d['p_ttest']:.2g} |"
         )
     return "\n".join(lines)
 

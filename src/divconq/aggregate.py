@@ -277,6 +277,12 @@ def _pct(x, signed=False) -> str:
     return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
 
 
+def paired_text(d: dict) -> str:
+    """A :func:`paired_test` result as ``+6.1 (+2.0 to +10.1)``: the mean difference and
+    its 95 % CI in percentage points (the benchmark scripts' Markdown tables)."""
+    return f"{_pct(d['mean'], True)} ({_pct(d['ci_low'], True)} to {_pct(d['ci_high'], True)})"
+
+
 def _p(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "NaN"
