@@ -33,7 +33,8 @@ Presets (:data:`PRESETS`):
     dense layer of 128 (ReLU), softmax, L2 weight decay 2.5e-3 on both dense kernels
     and no dropout; ~41k parameters. It trains with large batches (200) for up to 200
     epochs at learning rate 1e-3 (:attr:`Preset.training`, which the workflow applies):
-    a seed of the real-music benchmark takes well under a minute on one CPU core.
+    a seed of the real-music benchmark takes ~19 s wall on one core of an AMD EPYC (Zen 4,
+    AVX-512, oneDNN on).
     A timbre model: it cannot memorize melodies or rhythms, which is what the CRNNs
     overfit to on a few hundred real tracks (``README.md``, "Real music").
 
