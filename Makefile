@@ -15,9 +15,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# Pretrained weights: the musicnn wheel carries its trained checkpoints (ISC licence).
+# Installed without its dependencies (it pins numpy<1.17); divconq reads only its
+# checkpoint files and never imports its code (divconq.musicnn).
+MUSICNN ?= musicnn==0.1.0
+
 # The stamp makes re-running make cheap; it is redone when pyproject.toml changes.
 $(VENV)/.installed-$(TF): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$(TF),cluster]"
+	$(BIN)/python -m pip install -q --no-deps $(MUSICNN)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-$(TF)

@@ -38,6 +38,36 @@ def _cmd_features(args) -> int:
     return 0
 
 
+def _cmd_embed(args) -> int:
+    from divconq.audio import load
+    from divconq.embeddings import EmbeddingParams, track_embeddings, write_hdf5
+    from divconq.inference import set_threads
+
+    params = (
+        EmbeddingParams.from_dict(json.loads(args.params)) if args.params else EmbeddingParams()
+    )
+    # Decoding first: a file that does not decode fails before TensorFlow starts.
+    y = load(args.src, sr=params.sample_rate)
+    set_threads(args.threads)
+    emb = track_embeddings(y, params)
+    write_hdf5(
+        args.dst,
+        emb,
+        params,
+        track=args.track,
+        label=args.track.split("/", 1)[0],
+        source_path=args.src,
+    )
+    logging.getLogger("divconq.embed").info(
+        "%s: %d patches of %s (%.1f s of audio)",
+        args.track,
+        len(emb.start_s),
+        params.model,
+        emb.duration_s,
+    )
+    return 0
+
+
 def _cmd_synth(args) -> int:
     from divconq.synth import write_track
 
@@ -107,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_features)
 
+    p = sub.add_parser(
+        "embed", help="write the pretrained embeddings of one track's 3-s patches (HDF5)"
+    )
+    p.add_argument("src", help="audio file (the track's source audio in the workflow)")
+    p.add_argument("dst", help="output .h5")
+    p.add_argument("--track", required=True, help="track id label/stem")
+    p.add_argument(
+        "--params", help="EmbeddingParams as JSON (model, hop_s, train_hop_s; default msd_musicnn)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+    p.set_defaults(func=_cmd_embed)
+
     p = sub.add_parser("synth", help="write synthetic tracks of one genre")
     p.add_argument("dst", nargs="+", help="output WAVs, one per --index value")
     p.add_argument("--label", required=True)
@@ -158,13 +200,16 @@ def main(argv=None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from divconq.errors import AudioError
+    from divconq.errors import AudioError, PretrainedWeightsMissing
 
     try:
         return args.func(args)
     except AudioError as err:
         print(f"divconq {args.command}: {err}", file=sys.stderr)
         return 2
+    except PretrainedWeightsMissing as err:
+        print(f"divconq {args.command}: {err}", file=sys.stderr)
+        return 3
 
 
 #: Commands the workflow runs once per track, in a process of their own.

@@ -319,6 +319,61 @@ def _experiment_errors(config: dict, schema: dict, presets) -> list[tuple[tuple,
     return errors
 
 
+#: Training settings that act on log-mel values and mean nothing for an embedding.
+SPECTROGRAM_ONLY_TRAINING = ("time_masks", "freq_masks", "gain_db")
+
+
+def experiment_embedding(config: dict, name: str) -> dict:
+    """``{model, layer}`` of an ``input: embeddings`` experiment: the ``embedding``
+    section's, replaced by the experiment's own ``embedding:`` keys."""
+    section = config.get("embedding") or {}
+    own = (config.get("experiments") or {}).get(name, {}).get("embedding") or {}
+    return {
+        "model": own.get("model", section.get("model", "msd_musicnn")),
+        "layer": own.get("layer", section.get("layer", "pool")),
+    }
+
+
+def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
+    """Embedding experiments: a layer their checkpoint has, no log-mel augmentation."""
+    errors = []
+    section = config.get("embedding") or {}
+    hop, train_hop = section.get("hop_s", 1.0), section.get("train_hop_s", 3.0)
+    if hop and train_hop and abs(train_hop / hop - round(train_hop / hop)) > 1e-9:
+        errors.append(
+            (("embedding", "train_hop_s"), f"{train_hop} is not a multiple of hop_s ({hop})")
+        )
+    training = config.get("training") or {}
+    for name, exp in (config.get("experiments") or {}).items():
+        if not isinstance(exp, dict) or not exp.get("enabled", True):
+            continue
+        path = ("experiments", name)
+        if exp.get("input") != "embeddings":
+            if exp.get("embedding"):
+                errors.append(((*path, "embedding"), "is for input: embeddings only (remove it)"))
+            continue
+        emb = experiment_embedding(config, name)
+        if emb["layer"] == "penultimate" and emb["model"].endswith("_vgg"):
+            errors.append(
+                (
+                    (*path, "embedding", "layer"),
+                    f"{emb['model']} has no penultimate dense layer (the VGG goes from its "
+                    "last pool to the tags); choose layer pool or tags",
+                )
+            )
+        merged = {**training, **(exp.get("training") or {})}
+        for key in SPECTROGRAM_ONLY_TRAINING:
+            if merged.get(key):
+                errors.append(
+                    (
+                        (*path, "training", key),
+                        f"is {merged[key]} but acts on log-mels, not on embeddings "
+                        "(set it to 0 for this experiment)",
+                    )
+                )
+    return errors
+
+
 def cross_field_errors(config: dict, schema: dict, presets) -> list[tuple[tuple, str]]:
     """Mistakes no single key shows (the config is validated and defaulted already).
 
@@ -337,6 +392,7 @@ def cross_field_errors(config: dict, schema: dict, presets) -> list[tuple[tuple,
     """
     errors = _split_errors(config.get("split") or {})
     errors += _experiment_errors(config, schema, presets)
+    errors += _embedding_errors(config)
     dataset = config.get("dataset") or {}
     if dataset.get("source") == "folder" and not dataset.get("path"):
         errors.append((("dataset", "path"), "dataset.source is 'folder' but no path is set"))

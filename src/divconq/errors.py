@@ -27,3 +27,8 @@ class DamagedFileError(ValueError):
 
 class DatasetError(Exception):
     """The dataset as a whole is unusable (missing folder, no tracks, empty label)."""
+
+
+class PretrainedWeightsMissing(RuntimeError):
+    """Pretrained weights that are not installed; the message names the package that
+    carries them and the command that installs it."""

@@ -129,7 +129,8 @@ class WindowScores:
         Softmax scores.
     class_names : list of str
     input : str
-        ``snippets`` (rows are windows) or ``clip`` (one row per track).
+        ``snippets`` or ``embeddings`` (rows are windows: 3-s log-mel windows or
+        embedded patches) or ``clip`` (one row per track).
     """
 
     track: np.ndarray
@@ -147,8 +148,10 @@ class WindowScores:
             len(self.track), len(self.class_names)
         )
         self.class_names = [str(c) for c in self.class_names]
-        if self.input not in ("snippets", "clip"):
-            raise ValueError(f"input must be 'snippets' or 'clip', not {self.input!r}")
+        if self.input not in ("snippets", "clip", "embeddings"):
+            raise ValueError(
+                f"input must be 'snippets', 'clip' or 'embeddings', not {self.input!r}"
+            )
 
     def groups(self):
         """Yield ``(track, row slice)`` per track, in order of first appearance."""

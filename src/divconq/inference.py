@@ -36,7 +36,7 @@ PREPROCESSING_FILE = "preprocessing.json"
 #: Keys ``preprocessing.json`` must have.
 REQUIRED_KEYS = ("class_names", "features", "input", "normalization")
 #: Inputs a model can take.
-INPUTS = ("snippets", "clip")
+INPUTS = ("snippets", "clip", "embeddings")
 
 
 @dataclass
@@ -49,14 +49,15 @@ class Bundle:
         The model directory.
     model : keras.Model
         Input (batch, time, mel, 1), output (batch, n_classes) softmax scores.
-    params : FeatureParams
-        The feature parameters the model was trained on.
+    params : FeatureParams or divconq.embeddings.EmbeddingParams
+        The feature (or embedding) parameters the model was trained on.
     class_names : list of str
         Class of each output, in order.
     input : str
-        ``snippets`` (3-s windows of ``mel_db``) or ``clip`` (``clip_mel_db``).
-    mean, std : np.ndarray, float32, shape (n_mels,)
-        Per-mel-band normalization (training split statistics).
+        ``snippets`` (3-s windows of ``mel_db``), ``clip`` (``clip_mel_db``) or
+        ``embeddings`` (a pretrained network's vector of each 3-s patch).
+    mean, std : np.ndarray, float32, shape (n_mels,) or (width,)
+        Per-mel-band (per-dimension) normalization (training split statistics).
     info : dict
         The whole ``preprocessing.json``.
     """
@@ -73,6 +74,14 @@ class Bundle:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def window_shape(self) -> tuple[int, int]:
+        """(bands, frames) of one scored window as stored: (n_mels, n_frames), or
+        (width, 1) for an embedding (a one-frame "spectrogram")."""
+        if self.input == "embeddings":
+            return (self.params.width, 1)
+        return (self.params.n_mels, self.params.n_frames)
 
 
 def read_preprocessing(path) -> dict:
@@ -304,13 +313,21 @@ def load_model_dir(path, fold: bool = True) -> Bundle:
     if missing:
         raise FileNotFoundError(f"model directory {path} has no {' and no '.join(missing)}")
     info = read_preprocessing(path)
-    params = FeatureParams.from_dict(info["features"])
+    if info["input"] == "embeddings":
+        from divconq.embeddings import EmbeddingParams
+
+        params = EmbeddingParams.from_dict(info["features"])
+        n_bands, frames = params.width, 1
+    else:
+        params = FeatureParams.from_dict(info["features"])
+        n_bands = params.n_mels
+        frames = params.n_clip_frames if info["input"] == "clip" else params.n_frames
     mean = np.asarray(info["normalization"]["mean"], dtype=np.float32)
     std = np.asarray(info["normalization"]["std"], dtype=np.float32)
-    if mean.shape != (params.n_mels,) or std.shape != (params.n_mels,):
+    if mean.shape != (n_bands,) or std.shape != (n_bands,):
         raise ValueError(
             f"{path / PREPROCESSING_FILE}: normalization has {mean.size} means and {std.size} "
-            f"stds for {params.n_mels} mel bands"
+            f"stds for {n_bands} bands"
         )
 
     model = load_keras(path)
@@ -323,12 +340,11 @@ def load_model_dir(path, fold: bool = True) -> Bundle:
             f"{path}: the model has {n_out} outputs but preprocessing.json names "
             f"{len(class_names)} classes"
         )
-    expected = params.n_clip_frames if info["input"] == "clip" else params.n_frames
     shape = tuple(model.input_shape[1:])
-    if shape[1:] != (params.n_mels, 1) or shape[0] not in (None, expected):
+    if shape[1:] != (n_bands, 1) or shape[0] not in (None, frames):
         raise ValueError(
             f"{path}: model input {shape} does not fit {info['input']} features "
-            f"({expected}, {params.n_mels}, 1)"
+            f"({frames}, {n_bands}, 1)"
         )
     return Bundle(path, model, params, class_names, info["input"], mean, std, info)
 
@@ -340,10 +356,9 @@ def prepare(bundle: Bundle, mel_db: np.ndarray) -> np.ndarray:
     float32 ``(x - mean) / std`` per mel band.
     """
     x = np.asarray(mel_db, dtype=np.float32)
-    if x.ndim != 3 or x.shape[1] != bundle.params.n_mels:
-        raise ValueError(
-            f"expected log-mels of shape (n, {bundle.params.n_mels}, n_frames), got {x.shape}"
-        )
+    n_bands = bundle.window_shape[0]
+    if x.ndim != 3 or x.shape[1] != n_bands:
+        raise ValueError(f"expected log-mels of shape (n, {n_bands}, n_frames), got {x.shape}")
     x = (x - bundle.mean[None, :, None]) / bundle.std[None, :, None]
     return np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]
 
@@ -365,9 +380,10 @@ def score_windows(bundle: Bundle, mel_db: np.ndarray, batch_size: int = 256) -> 
     Parameters
     ----------
     bundle : Bundle
-        A snippet model (``bundle.input == "snippets"``).
+        A snippet or embedding model (``bundle.input`` ``snippets`` or ``embeddings``).
     mel_db : np.ndarray, float32, shape (n_windows, n_mels, n_frames)
-        Windows as stored in the per-track HDF5 (``mel_db``).
+        Windows as stored in the per-track HDF5 (``mel_db``); for an embedding
+        model the patches' embeddings, shape (n_windows, width, 1).
     batch_size : int
         Windows per model call (bounds memory: ~52 kB per window).
 
@@ -375,12 +391,12 @@ def score_windows(bundle: Bundle, mel_db: np.ndarray, batch_size: int = 256) -> 
     -------
     np.ndarray, float32, shape (n_windows, n_classes)
     """
-    if bundle.input != "snippets":
-        raise ValueError(f"{bundle.path} is a {bundle.input} model; use score_clip")
+    if bundle.input == "clip":
+        raise ValueError(f"{bundle.path} is a clip model; use score_clip")
     mel_db = np.asarray(mel_db)
-    if mel_db.ndim != 3 or mel_db.shape[1:] != (bundle.params.n_mels, bundle.params.n_frames):
+    if mel_db.ndim != 3 or mel_db.shape[1:] != bundle.window_shape:
         raise ValueError(
-            f"expected windows of shape (n, {bundle.params.n_mels}, {bundle.params.n_frames}), "
+            f"expected windows of shape (n, {bundle.window_shape[0]}, {bundle.window_shape[1]}), "
             f"got {mel_db.shape}"
         )
     return _predict(bundle, mel_db, batch_size)

@@ -4,7 +4,9 @@ Reproduces ``librosa.power_to_db(librosa.feature.melspectrogram(y=segment, sr=sr
 n_fft=n_fft, hop_length=hop_length, n_mels=n_mels))`` applied to each segment separately,
 batched over all segments. librosa pulls in scipy and numba, which cost a per-track job more
 than the features themselves; ``tests/test_features.py`` checks the equality.
-:mod:`divconq.features` cuts a track into segments and calls :func:`melspectrogram_db`.
+:mod:`divconq.features` cuts a track into segments and calls :func:`melspectrogram_db`;
+:func:`melspectrogram_power` is the mel power of a whole signal (the front end of the
+pretrained networks of :mod:`divconq.musicnn`). Both share one blocked STFT.
 """
 
 from __future__ import annotations
@@ -125,6 +127,41 @@ def _mel_bands(sr: int, n_fft: int, n_mels: int, fmin: float, fmax) -> tuple:
     return tuple(groups)
 
 
+def _mel_power_into(padded: np.ndarray, n_fft: int, hop: int, bands: tuple, out: np.ndarray):
+    """Mel power of the frames of one padded signal, written into ``out``.
+
+    Parameters
+    ----------
+    padded : np.ndarray, float32, shape (n_samples + 2 * (n_fft // 2),)
+        The signal between ``n_fft // 2`` zeros on either side (centered frames).
+    n_fft, hop : int
+        STFT size and hop, samples.
+    bands : tuple
+        :func:`_mel_bands` of the filterbank.
+    out : np.ndarray, float32, shape (n_frames, n_mels)
+        Receives the mel power; ``n_frames = 1 + (len(padded) - n_fft) // hop``.
+    """
+    n_frames = out.shape[0]
+    window = _hann(n_fft)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    # Work buffers reused for every block: windowed frames and their power spectrum.
+    windowed = np.empty((min(_BLOCK, n_frames), n_fft))
+    power = np.empty((min(_BLOCK, n_frames), n_fft // 2 + 1), dtype=np.float32)
+    # Blocks of frames keep the FFT's working set in cache and memory bounded.
+    for b in range(0, n_frames, _BLOCK):
+        m = min(_BLOCK, n_frames - b)
+        # numpy's float64 FFT is ~3x faster than its float32 one (and at
+        # least as exact), so the frames are transformed in float64.
+        np.multiply(frames[b : b + m], window, out=windowed[:m])
+        spectrum = np.fft.rfft(windowed[:m], axis=-1).view(np.float64)
+        # |X|^2 = re^2 + im^2 in float64, rounded once to float32.
+        np.multiply(spectrum, spectrum, out=spectrum)
+        np.add(spectrum[:, 0::2], spectrum[:, 1::2], out=power[:m], casting="same_kind")
+        block = out[b : b + m]
+        for first_band, end_band, first_bin, end_bin, weights in bands:
+            np.matmul(power[:m, first_bin:end_bin], weights, out=block[:, first_band:end_band])
+
+
 def melspectrogram_db(segments: np.ndarray, params: FeatureParams) -> np.ndarray:
     """Log-mel spectrograms of equal-length segments, each framed on its own.
 
@@ -142,29 +179,48 @@ def melspectrogram_db(segments: np.ndarray, params: FeatureParams) -> np.ndarray
     segments = np.asarray(segments, dtype=np.float32)
     n_fft, hop = params.n_fft, params.hop_length
     bands = _mel_bands(params.sample_rate, n_fft, params.n_mels, params.fmin, params.fmax)
-    window = _hann(n_fft)
     n_frames = 1 + segments.shape[1] // hop
     mel = np.empty((segments.shape[0], n_frames, params.n_mels), dtype=np.float32)
-    # Work buffers reused for every block: windowed frames and their power spectrum.
-    windowed = np.empty((min(_BLOCK, n_frames), n_fft))
-    power = np.empty((min(_BLOCK, n_frames), n_fft // 2 + 1), dtype=np.float32)
     # Centered frames with zero padding (librosa's center=True, pad_mode="constant"):
     # each segment is copied between n_fft // 2 zeros on either side.
     padded = np.zeros(segments.shape[1] + 2 * (n_fft // 2), dtype=np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     for i, segment in enumerate(segments):
         padded[n_fft // 2 : n_fft // 2 + len(segment)] = segment
-        # Blocks of frames keep the FFT's working set in cache and memory bounded.
-        for b in range(0, n_frames, _BLOCK):
-            m = min(_BLOCK, n_frames - b)
-            # numpy's float64 FFT is ~3x faster than its float32 one (and at
-            # least as exact), so the frames are transformed in float64.
-            np.multiply(frames[b : b + m], window, out=windowed[:m])
-            spectrum = np.fft.rfft(windowed[:m], axis=-1).view(np.float64)
-            # |X|^2 = re^2 + im^2 in float64, rounded once to float32.
-            np.multiply(spectrum, spectrum, out=spectrum)
-            np.add(spectrum[:, 0::2], spectrum[:, 1::2], out=power[:m], casting="same_kind")
-            out = mel[i, b : b + m]
-            for first_band, end_band, first_bin, end_bin, weights in bands:
-                np.matmul(power[:m, first_bin:end_bin], weights, out=out[:, first_band:end_band])
+        _mel_power_into(padded, n_fft, hop, bands, mel[i])
     return _power_to_db(mel.transpose(0, 2, 1), params.top_db)
+
+
+def melspectrogram_power(
+    y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int
+) -> np.ndarray:
+    """Power mel spectrogram of a whole signal, as ``librosa.feature.melspectrogram``.
+
+    librosa's defaults otherwise: periodic Hann window, centered frames with zero
+    padding (``pad_mode="constant"``, librosa >= 0.10), power 2, Slaney mel filters
+    from 0 Hz to ``sr / 2``.
+
+    Parameters
+    ----------
+    y : np.ndarray, float32, shape (n_samples,)
+        Mono audio at ``sr``.
+    sr : int
+        Sample rate, Hz.
+    n_fft, hop_length : int
+        STFT size and hop, samples.
+    n_mels : int
+        Number of mel bands.
+
+    Returns
+    -------
+    np.ndarray, float32, shape (n_mels, 1 + n_samples // hop_length)
+        Mel power (squared magnitude, no dB).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError(f"melspectrogram_power needs a mono signal, not shape {y.shape}")
+    bands = _mel_bands(sr, n_fft, n_mels, 0.0, None)
+    padded = np.zeros(len(y) + 2 * (n_fft // 2), dtype=np.float32)
+    padded[n_fft // 2 : n_fft // 2 + len(y)] = y
+    mel = np.empty((1 + len(y) // hop_length, n_mels), dtype=np.float32)
+    _mel_power_into(padded, n_fft, hop_length, bands, mel)
+    return mel.T

@@ -26,6 +26,11 @@ Presets (:data:`PRESETS`):
     The ``small`` shape on whole 30-s clips, for a CPU run of the 30-s baseline: the
     same filters and GRU (~60k parameters), Choi-like pools (2,2), (3,3), (4,4), (4,2)
     after the 2x2 input pool take 1292 x 100 to 6 x 1.
+``emb_linear``, ``emb_mlp``
+    Heads on pretrained patch embeddings (``input: embeddings``,
+    :mod:`divconq.embeddings`): a linear softmax with L2 1e-3 (a linear probe), and
+    one ReLU layer of 256 with dropout 0.5 and L2 1e-4. Both train with batches of
+    128 for up to 100 epochs at learning rate 1e-3.
 ``band_stats``
     Not a CRNN: the mean, standard deviation and mean absolute frame-to-frame change
     of each mel band over the 3-s snippet (:class:`divconq.band_stats.BandStatistics`,
@@ -56,8 +61,10 @@ class Preset:
     Attributes
     ----------
     architecture : str
-        ``"crnn"`` (conv blocks, GRUs) or ``"band_stats"`` (per-band statistics over
-        time, then ``hidden`` dense layers; the conv and GRU fields are unused).
+        ``"crnn"`` (conv blocks, GRUs), ``"band_stats"`` (per-band statistics over
+        time, then ``hidden`` dense layers; the conv and GRU fields are unused) or
+        ``"dense"`` (the flattened input, then ``hidden`` dense layers: heads on
+        pretrained embeddings).
     filters : tuple of int
         Filters of each 3x3 conv block.
     pools : tuple of (int, int)
@@ -85,7 +92,9 @@ class Preset:
         is meaningless meanwhile, and early stopping can end a seed at chance level.
     input : str
         The input the pools are shaped for: ``"snippets"`` (3-s windows, 130 frames
-        at the default features) or ``"clip"`` (the whole clip, 1292 frames).
+        at the default features), ``"clip"`` (the whole clip, 1292 frames) or
+        ``"embeddings"`` (a pretrained network's vector of a 3-s patch, shaped
+        ``(1, width, 1)``; :mod:`divconq.embeddings`).
     training : tuple of (str, value)
         Keys of the config's ``training`` section this model needs other values of
         than every model shares (``band_stats``: batches of 200 for up to 200
@@ -113,6 +122,8 @@ class Preset:
     @property
     def example_shape(self) -> tuple:
         """``(time, mel, 1)`` input at the default features: 3-s snippet or 30-s clip."""
+        if self.input == "embeddings":
+            return (1, 1506, 1)  # msd_musicnn's pool layer as a one-frame "spectrogram"
         return (1292, 100, 1) if self.input == "clip" else (130, 100, 1)
 
 
@@ -127,6 +138,23 @@ _SMALL = Preset(
     activation="relu",
     bn_momentum=0.9,
     description="narrow CRNN for CPU runs (input average-pooled 2x2), ~60k parameters",
+)
+
+#: Heads on a pretrained patch embedding (:mod:`divconq.embeddings`): the embedding,
+#: standardized with the training split's statistics, is the whole input.
+_EMBEDDING_HEAD = Preset(
+    architecture="dense",
+    dropout=0.0,
+    input="embeddings",
+    # One vector per patch and few weights: large batches, many short epochs, and
+    # patience for the slow, steady validation gains of a linear model.
+    training=(
+        ("batch_size", 128),
+        ("epochs", 100),
+        ("learning_rate", 1.0e-3),
+        ("patience", 10),
+        ("lr_patience", 5),
+    ),
 )
 
 #: The model presets, by name (``experiments.<name>.model`` in the config).
@@ -151,6 +179,18 @@ PRESETS: dict[str, Preset] = {
         pools=((2, 2), (3, 3), (4, 4), (4, 2)),
         input="clip",
         description="the small CRNN on whole 30-s clips, for CPU runs, ~60k parameters",
+    ),
+    "emb_linear": replace(
+        _EMBEDDING_HEAD,
+        l2=1.0e-3,
+        description="a linear softmax on a pretrained embedding (a linear probe)",
+    ),
+    "emb_mlp": replace(
+        _EMBEDDING_HEAD,
+        hidden=(256,),
+        dropout=0.5,
+        l2=1.0e-4,
+        description="one ReLU layer of 256 and dropout 0.5 on a pretrained embedding",
     ),
     "band_stats": Preset(
         architecture="band_stats",
@@ -271,9 +311,21 @@ def _band_stats_body(spec: Preset, inputs, batch_norm):
     return x
 
 
+def _dense_body(spec: Preset, inputs, batch_norm):
+    """A flattened embedding, then the ReLU dense layers: ``(batch, units)``."""
+    import keras
+    from keras import layers
+
+    x = layers.Flatten(name="flatten")(inputs)
+    decay = keras.regularizers.L2(spec.l2) if spec.l2 else None
+    for j, units in enumerate(spec.hidden, start=1):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=decay, name=f"dense{j}")(x)
+    return x
+
+
 #: The body of each :attr:`Preset.architecture`: ``(spec, inputs, batch_norm class) ->
 #: features``; :func:`build_model` adds the same dropout, dense and softmax head to all.
-BODIES = {"crnn": _crnn_body, "band_stats": _band_stats_body}
+BODIES = {"crnn": _crnn_body, "band_stats": _band_stats_body, "dense": _dense_body}
 
 
 def register_layers() -> None:

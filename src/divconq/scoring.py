@@ -39,6 +39,17 @@ def check_params(model_params, file_params, path) -> None:
         raise ValueError(f"{path}: features differ from the model's ({detail})")
 
 
+def _read_embeddings(bundle, path):
+    """An embedding file as windows: ``mel_db`` (n, width, 1), ``start_s``, ``is_snippet``."""
+    from types import SimpleNamespace
+
+    from divconq.embeddings import check_file_params, read_hdf5
+
+    values, start_s, is_snippet, attrs = read_hdf5(path, bundle.params.layer)
+    check_file_params(bundle.params, attrs, path)
+    return SimpleNamespace(mel_db=values[:, :, None], start_s=start_s, is_snippet=is_snippet)
+
+
 def score_tracks(
     bundle,
     tracks: pd.DataFrame,
@@ -53,7 +64,8 @@ def score_tracks(
     bundle : divconq.inference.Bundle
         From :func:`divconq.inference.load_model_dir`.
     tracks : pd.DataFrame
-        ``track`` and ``spectrogram`` (path of the per-track HDF5), in scoring order.
+        ``track`` and ``spectrogram`` (path of the per-track HDF5; of the embedding
+        file for an embedding model), in scoring order.
     batch_size : int
         Model batch size.
     chunk_windows : int
@@ -86,8 +98,11 @@ def score_tracks(
 
     for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
         path = spectrogram_path(h5_path, base_dir)
-        feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
-        check_params(getattr(bundle, "params", None), file_params, h5_path)
+        if kind == "embeddings":
+            feats = _read_embeddings(bundle, path)
+        else:
+            feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
+            check_params(getattr(bundle, "params", None), file_params, h5_path)
         if kind == "clip":
             if feats.clip_mel_db is None:
                 raise ValueError(f"{h5_path} has no clip_mel_db for a clip model. {CLIP_HINT}")

@@ -37,8 +37,10 @@ Data
 Training samples are the ``mel_db[is_snippet]`` windows of the ``train`` tracks
 (``input: snippets``, ``sampling: snippets``), every window of them of which
 each epoch draws up to ``windows_per_track`` per track (``sampling: epoch``), or
-their ``clip_mel_db`` (``input: clip``); validation always the fixed snippets
-(or clips) of the ``val`` tracks, so that validation losses compare across
+their ``clip_mel_db`` (``input: clip``), or the embeddings of their training
+patches (``input: embeddings``, one ``(1, width, 1)`` sample per patch,
+:mod:`divconq.embeddings`); validation always the fixed snippets (or clips, or
+training patches) of the ``val`` tracks, so that validation losses compare across
 epochs and runs.
 
 Reproducibility and resumption
@@ -338,6 +340,7 @@ def train(
     preset: str = "small",
     input: str = "snippets",
     config: TrainConfig | dict | None = None,
+    layer: str | None = None,
     state_dir=None,
     base_dir=None,
     callbacks=(),
@@ -357,9 +360,13 @@ def train(
     preset : str
         :data:`divconq.model.PRESETS` name.
     input : str
-        ``snippets`` or ``clip``.
+        ``snippets``, ``clip`` or ``embeddings`` (the manifest's ``spectrogram``
+        column then names the embedding files,
+        :func:`divconq.embeddings.feature_manifest`).
     config : TrainConfig or dict, optional
         Hyper-parameters (the config's ``training`` section).
+    layer : str, optional
+        ``input: embeddings``: the embedding layer the head is trained on.
     state_dir : str or Path, optional
         Resume state folder (default: ``<out_dir>.resume`` next to ``out_dir``).
     base_dir : str or Path, optional
@@ -376,7 +383,7 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     t_start = time.perf_counter()
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out_dir)
-    data = prepare_data(manifest, cfg, input, base_dir)
+    data = prepare_data(manifest, cfg, input, base_dir, layer=layer)
     _log_data(data, experiment, seed)
     preprocessing, fp = describe_run(
         data, cfg, experiment=experiment, seed=seed, preset=preset, input=input

@@ -53,8 +53,16 @@ def class_names_of(manifest: pd.DataFrame) -> list[str]:
     return names
 
 
-def _track_shape(h5, path, input: str, all_windows: bool) -> tuple[int, tuple]:
-    """(samples of this track, (mel, time) of one sample) from the HDF5 metadata."""
+def _track_shape(h5, path, input: str, all_windows: bool, layer=None) -> tuple[int, tuple]:
+    """(samples of this track, (mel, time) of one sample) from the HDF5 metadata.
+
+    An embedding file's sample is one vector of its ``layer``: (width, 1).
+    """
+    if input == "embeddings":
+        if layer not in h5:
+            raise ValueError(f"{path} has no embedding layer {layer!r}")
+        n = int(h5[layer].shape[0]) if all_windows else int(h5["is_snippet"][()].sum())
+        return n, (int(h5[layer].shape[1]), 1)
     if input == "clip":
         if "clip_mel_db" not in h5:
             raise ValueError(f"{path} has no clip_mel_db (needed by input: clip). {CLIP_HINT}")
@@ -65,13 +73,26 @@ def _track_shape(h5, path, input: str, all_windows: bool) -> tuple[int, tuple]:
     return int(h5["is_snippet"][()].sum()), shape
 
 
-def _scan_split(paths, split: str, input: str, all_windows: bool):
+def _file_params(h5, input: str, layer):
+    """The parameters a file's samples were made with: FeatureParams, or
+    EmbeddingParams for an embedding file (with the layer read from it)."""
+    if input != "embeddings":
+        return read_params(h5.attrs)
+    from divconq.embeddings import EmbeddingParams
+    from divconq.fileio import read_attrs
+
+    attrs = read_attrs(h5.attrs)
+    keys = ("model", "hop_s", "train_hop_s")
+    return EmbeddingParams(layer=layer, **{k: attrs[k] for k in keys})
+
+
+def _scan_split(paths, split: str, input: str, all_windows: bool, layer=None):
     """Pass 1: per-track sample counts, the common feature parameters and sample shape."""
     counts, params, shape = [], None, None
     for p in paths:
         with open_hdf5(p) as h5:
-            file_params = read_params(h5.attrs)
-            n, s = _track_shape(h5, p, input, all_windows)
+            file_params = _file_params(h5, input, layer)
+            n, s = _track_shape(h5, p, input, all_windows, layer)
         if params is None:
             params, shape = file_params, s
         elif file_params != params or s != shape:
@@ -90,6 +111,7 @@ def load_split(
     input: str = "snippets",
     base_dir=None,
     all_windows: bool = False,
+    layer: str | None = None,
 ) -> tuple[SplitData, FeatureParams | None]:
     """Load every training sample of one split into one float32 array.
 
@@ -102,13 +124,18 @@ def load_split(
     class_names : list of str
         Label order (the class index of a sample is its label's position).
     input : str
-        ``snippets``: ``mel_db[is_snippet]`` of each track; ``clip``: ``clip_mel_db``.
+        ``snippets``: ``mel_db[is_snippet]`` of each track; ``clip``: ``clip_mel_db``;
+        ``embeddings``: the ``layer`` of each training patch of the embedding files
+        (the manifest's ``spectrogram`` column then names them,
+        :func:`divconq.embeddings.feature_manifest`).
     base_dir : str or Path, optional
         Folder relative ``spectrogram`` paths are tried against if they do not exist
         as given (they are relative to the workflow's working directory).
     all_windows : bool
-        ``input: snippets`` only: every window of ``mel_db`` (one per window hop),
+        ``input: snippets`` or ``embeddings``: every window (one per window hop),
         not only the fixed snippets.
+    layer : str, optional
+        ``input: embeddings``: the layer (``pool``, ``penultimate``, ``tags``).
 
     Returns
     -------
@@ -125,13 +152,15 @@ def load_split(
         If a file fails its checksums or holds NaN or infinity (naming the file and
         how to rebuild it).
     """
-    if input not in ("snippets", "clip"):
-        raise ValueError(f"input must be 'snippets' or 'clip', not {input!r}")
+    if input not in ("snippets", "clip", "embeddings"):
+        raise ValueError(f"input must be 'snippets', 'clip' or 'embeddings', not {input!r}")
+    if input == "embeddings" and not layer:
+        raise ValueError("input: embeddings needs the embedding layer")
     df = read_manifest(manifest)
     rows = df[df["split"] == split].sort_values("track")
     index = {name: i for i, name in enumerate(class_names)}
     paths = [spectrogram_path(p, base_dir) for p in rows["spectrogram"]]
-    counts, params, shape = _scan_split(paths, split, input, all_windows)
+    counts, params, shape = _scan_split(paths, split, input, all_windows, layer)
     if shape is None:
         return SplitData(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64), []), None
     n_mels, n_frames = shape
@@ -144,7 +173,10 @@ def load_split(
         if str(label) not in index:
             raise ValueError(f"track {track}: label {label!r} is not a known class")
         with open_hdf5(p) as h5:
-            if input == "clip":
+            if input == "embeddings":
+                values = h5[layer][()]
+                x[i : i + n, 0, :, 0] = values if all_windows else values[h5["is_snippet"][()]]
+            elif input == "clip":
                 x[i, :, :, 0] = h5["clip_mel_db"][()].T
             elif all_windows:
                 x[i : i + n, :, :, 0] = h5["mel_db"][()].transpose(0, 2, 1)
@@ -152,7 +184,8 @@ def load_split(
                 mask = h5["is_snippet"][()]
                 x[i : i + n, :, :, 0] = h5["mel_db"][()][mask].transpose(0, 2, 1)
         # NaN or infinity would turn every weight into NaN at the first batch.
-        check_finite(p, "clip_mel_db" if input == "clip" else "mel_db", x[i : i + n])
+        name = {"clip": "clip_mel_db", "embeddings": layer}.get(input, "mel_db")
+        check_finite(p, name, x[i : i + n])
         y[i : i + n] = index[str(label)]
         sample_tracks.extend([str(track)] * n)
         i += n
@@ -262,7 +295,7 @@ class TrainingData:
     load_s: float
 
 
-def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None):
+def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=None):
     """Step 1: load the train and val samples and normalize both with train statistics.
 
     No TensorFlow: bad inputs fail before it starts.
@@ -273,9 +306,11 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None):
     cfg : divconq.training_config.TrainConfig
         Its ``sampling`` decides what the training samples are.
     input : str
-        ``snippets`` or ``clip``.
+        ``snippets``, ``clip`` or ``embeddings``.
     base_dir : str or Path, optional
         See :func:`load_split`.
+    layer : str, optional
+        ``input: embeddings``: the embedding layer.
 
     Returns
     -------
@@ -287,8 +322,10 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None):
     df = read_manifest(manifest)
     class_names = class_names_of(df)
     all_windows = cfg.sampling == "epoch"
-    train_data, params = load_split(df, "train", class_names, input, base_dir, all_windows)
-    val_data, val_params = load_split(df, "val", class_names, input, base_dir)
+    train_data, params = load_split(
+        df, "train", class_names, input, base_dir, all_windows, layer=layer
+    )
+    val_data, val_params = load_split(df, "val", class_names, input, base_dir, layer=layer)
     if params is None or len(train_data.x) == 0:
         raise ValueError("the manifest has no training samples")
     if val_params is not None and val_params != params:

@@ -161,8 +161,42 @@ def data_targets(wildcards=None):
     return (
         [f"{RESULTS}/mp3/{t}.mp3" for t in tracks]
         + [f"{RESULTS}/spectrograms/{t}.h5" for t in tracks]
+        + [f for m in embedding_models() for f in embedding_files_of(m)]
         + [f"{RESULTS}/split/manifest.csv"]
     )
+
+
+# Embeddings ----------------------------------------------------------------------
+# Experiments with input: embeddings train on the per-track embedding files of
+# their checkpoint, results/embeddings/<model>/<label>/<track>.h5 (rule embedding).
+
+EMBEDDING = config["embedding"]
+
+
+def embedding_params_json(model):
+    """The embedding job's parameters: what its file depends on (not the layer)."""
+    keys = ("hop_s", "train_hop_s")
+    return json.dumps({"model": model, **{k: EMBEDDING[k] for k in keys}})
+
+
+def embedding_models():
+    """Checkpoints of the enabled embedding experiments, sorted."""
+    specs = [train_spec(e) for e in enabled_experiments()]
+    return sorted({s["embedding"]["model"] for s in specs if "embedding" in s})
+
+
+def embedding_files_of(model):
+    """The embedding file of every usable track (waits for the inventory)."""
+    return [f"{RESULTS}/embeddings/{model}/{t['track']}.h5" for t in usable_tracks()]
+
+
+def experiment_features(wildcards):
+    """Per-track files an experiment's jobs read besides the manifest: the embedding
+    files for input embeddings (the spectrograms are the manifest's own inputs)."""
+    spec = train_spec(wildcards.experiment)
+    if "embedding" not in spec:
+        return []
+    return embedding_files_of(spec["embedding"]["model"])
 
 
 def per_track_targets(wildcards):
@@ -196,9 +230,13 @@ def experiment_seeds(experiment):
 
 
 def train_spec(experiment):
-    """The config entry of one experiment (input, model)."""
+    """The config entry of one experiment (input, model; embedding model and layer
+    for input embeddings)."""
     exp = experiment_entry(experiment)
-    return {"input": exp["input"], "model": exp["model"]}
+    spec = {"input": exp["input"], "model": exp["model"]}
+    if exp["input"] == "embeddings":
+        spec["embedding"] = configcheck.experiment_embedding(config, experiment)
+    return spec
 
 
 def train_params(experiment):

@@ -68,3 +68,31 @@ rule spectrogram:
         "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
         " --source {params.source:q} --params {params.features:q} {params.clip}"
         " > {log:q} 2>&1"
+
+
+# Pretrained embeddings of every 3-s patch (divconq.embeddings), for experiments with
+# input: embeddings: one HDF5 per track and checkpoint, from the decoded source audio
+# at 16 kHz. A job loads TensorFlow and the network (a few seconds), then embeds the
+# track's patches (~2-3 patches/s per core: the heavy per-track job of the data stage).
+rule embedding:
+    input:
+        source_audio,
+    output:
+        f"{RESULTS}/embeddings/{{model}}/{{label}}/{{track}}.h5",
+    log:
+        f"{RESULTS}/logs/embedding/{{model}}/{{label}}/{{track}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embedding/{{model}}/{{label}}/{{track}}.tsv"
+    wildcard_constraints:
+        model=r"msd_musicnn|mtt_musicnn|msd_vgg|mtt_vgg",
+    conda:
+        "../../envs/embed.yaml"
+    threads: EMBEDDING["threads"]
+    resources:
+        mem_mb=EMBEDDING["mem_mb"],
+    params:
+        track=lambda wc: f"{wc.label}/{wc.track}",
+        embedding=lambda wc: embedding_params_json(wc.model),
+    shell:
+        "python -m divconq.cli embed {input:q} {output:q} --track {params.track:q}"
+        " --params {params.embedding:q} --threads {threads} > {log:q} 2>&1"

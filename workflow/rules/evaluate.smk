@@ -7,6 +7,7 @@ rule evaluate:
     input:
         model=f"{RESULTS}/models/{{experiment}}/{{fold}}seed{{seed}}",
         manifest=fold_manifest,
+        features=experiment_features,
     output:
         scores=f"{RESULTS}/eval/{{experiment}}/{{fold}}seed{{seed}}/window_scores.h5",
         tracks=f"{RESULTS}/eval/{{experiment}}/{{fold}}seed{{seed}}/tracks.csv",
@@ -26,6 +27,8 @@ rule evaluate:
     params:
         splits=EVAL["splits"],
         batch_size=EVAL["batch_size"],
+        spec=lambda wildcards: train_spec(wildcards.experiment),
+        results=RESULTS,
     script:
         "../scripts/evaluate.py"
 

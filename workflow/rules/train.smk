@@ -18,6 +18,7 @@
 rule train:
     input:
         manifest=fold_manifest,
+        features=experiment_features,
     output:
         directory(f"{RESULTS}/models/{{experiment}}/{{fold}}seed{{seed}}"),
     log:
@@ -39,6 +40,7 @@ rule train:
     params:
         spec=lambda wildcards: train_spec(wildcards.experiment),
         training=lambda wildcards: train_params(wildcards.experiment),
+        results=RESULTS,
     script:
         "../scripts/train.py"
 

@@ -10,9 +10,16 @@ from divconq.scriptlog import log_to
 
 log_to(snakemake.log[0])
 out_dir = Path(snakemake.output.metrics).parent
+manifest = snakemake.input.manifest
+spec = snakemake.params.spec
+if spec["input"] == "embeddings":
+    from divconq.embeddings import feature_manifest
+
+    # The tracks' embedding files stand in for their spectrograms.
+    manifest = feature_manifest(manifest, snakemake.params.results, spec["embedding"]["model"])
 metrics = evaluate(
     snakemake.input.model,
-    snakemake.input.manifest,
+    manifest,
     out_dir,
     splits=snakemake.params.splits,
     batch_size=snakemake.params.batch_size,

@@ -11,12 +11,20 @@ from divconq.training import train  # noqa: E402
 
 spec = snakemake.params.spec
 config = {**snakemake.params.training, "threads": snakemake.threads, "verbose": 2}
+manifest, layer = snakemake.input.manifest, None
+if spec["input"] == "embeddings":
+    from divconq.embeddings import feature_manifest
+
+    # The tracks' embedding files stand in for their spectrograms.
+    manifest = feature_manifest(manifest, snakemake.params.results, spec["embedding"]["model"])
+    layer = spec["embedding"]["layer"]
 train(
-    snakemake.input.manifest,
+    manifest,
     snakemake.output[0],
     experiment=snakemake.wildcards.experiment,
     seed=int(snakemake.wildcards.seed),
     preset=spec["model"],
     input=spec["input"],
     config=config,
+    layer=layer,
 )

@@ -135,11 +135,11 @@ class Predictor:
     ----------
     dirs : list of Path
     bundles : list of divconq.inference.Bundle
-    params : FeatureParams
+    params : FeatureParams or divconq.embeddings.EmbeddingParams
         The models' stored feature parameters (all models must agree).
     class_names : list of str
     input : str
-        ``snippets`` or ``clip``.
+        ``snippets``, ``clip`` or ``embeddings``.
     """
 
     def __init__(
@@ -182,9 +182,12 @@ class Predictor:
         """Score dummy inputs of two batch sizes: Keras then traces its inference
         function once with a free batch dimension and never again."""
         p = self.params
-        frames = p.n_clip_frames if self.input == "clip" else p.n_frames
+        if self.input == "embeddings":
+            shape = (p.width, 1)
+        else:
+            shape = (p.n_mels, p.n_clip_frames if self.input == "clip" else p.n_frames)
         for n in (1, 2):
-            x = np.zeros((n, p.n_mels, frames), dtype=np.float32)
+            x = np.zeros((n, *shape), dtype=np.float32)
             if self.input == "clip":
                 self.score_clip(x[0])
             else:
@@ -215,7 +218,9 @@ class Predictor:
 
         See :func:`divconq.predict.pipeline.scores_of_stream` (decoding, features and
         scoring overlap; memory stays bounded). A clip model scores the first
-        ``clip_s`` seconds as one input.
+        ``clip_s`` seconds as one input; an embedding model embeds the patches of the
+        whole track with the pretrained network
+        (:func:`divconq.embeddings.track_embeddings`, the embedding stage's code).
 
         Returns
         -------
@@ -229,6 +234,13 @@ class Predictor:
             y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
             feats = track_features(y[: p.clip_samples], p, clip=True)
             return np.zeros(1), self.score_clip(feats.clip_mel_db), len(y)
+        if self.input == "embeddings":
+            from divconq.embeddings import track_embeddings
+
+            y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
+            emb = track_embeddings(y, p)
+            scores = self.score_windows(emb.layers[p.layer][:, :, None])
+            return emb.start_s, scores, len(y)
         # Looked up at each call, so that a replaced score_windows is used.
         return scores_of_stream(
             pieces,
