@@ -127,7 +127,12 @@ def test_config_checks_of_embedding_experiments():
     errors = configcheck._embedding_errors(_config(input="embeddings", training={"time_masks": 2}))
     assert [p for p, _ in errors] == [("experiments", "e", "training", "time_masks")]
     errors = configcheck._embedding_errors(_config(input="snippets", embedding={"layer": "tags"}))
-    assert "input: embeddings only" in errors[0][1]
+    assert "input: embeddings or embedding_mean only" in errors[0][1]
+    errors = configcheck._embedding_errors(
+        _config(input="embedding_mean", training={"sampling": "epoch"})
+    )
+    assert [p for p, _ in errors] == [("experiments", "e", "training", "sampling")]
+    assert "one sample per track" in errors[0][1]
     assert configcheck._embedding_errors(_config(input="embeddings")) == []
     cfg = _config(input="embeddings", embedding={"layer": "tags"})
     assert configcheck.experiment_embedding(cfg, "e") == {"model": "msd_musicnn", "layer": "tags"}
@@ -195,3 +200,82 @@ def test_a_head_trains_and_scores_through_the_common_code(tmp_path):
     write_hdf5(tmp_path / "vgg.h5", emb, EmbeddingParams(model="msd_vgg"), track="x")
     with pytest.raises(ValueError, match="vgg.h5: embeddings differ from the model's"):
         evaluate(out, other, tmp_path / "eval2", threads=1)
+
+
+@needs_wheel
+def test_epoch_sampling_draws_from_every_patch(tmp_path):
+    """training.sampling: epoch on embeddings loads every patch (1-s hop) of the training
+    tracks and draws a fresh set each epoch, as for spectrogram windows."""
+    from divconq.training import train
+
+    manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
+    config = {"epochs": 2, "batch_size": 4, "threads": 1, "verbose": 0}
+    config |= {"sampling": "epoch", "windows_per_track": 3}
+    info = train(
+        manifest, tmp_path / "m", preset="emb_mlp", input="embeddings", layer="pool", config=config
+    )
+    assert info["n_train_windows"] == 2 * 2 * 6  # every patch of the 4 training tracks
+    assert info["n_train"] == 2 * 2 * 3  # windows_per_track of each, drawn per epoch
+
+
+@needs_wheel
+def test_predict_without_the_weights_names_the_package(tmp_path, monkeypatch, capsys):
+    """No wheel (offline, or not installed): ``divconq predict`` with an embedding model
+    stops before any file with exit code 3 and the install command."""
+    from importlib import metadata
+
+    from divconq.cli import main
+    from divconq.training import train
+
+    manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
+    out = tmp_path / "model"
+    config = {"epochs": 1, "batch_size": 4, "threads": 1, "verbose": 0}
+    train(manifest, out, preset="emb_linear", input="embeddings", layer="pool", config=config)
+
+    def not_found(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(musicnn.metadata, "distribution", not_found)
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"never decoded")
+    code = main(["predict", str(song), "--model", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "`pip install --no-deps musicnn==0.1.0`" in err and "song.wav" not in err
+
+
+@needs_wheel
+def test_mean_embedding_head_has_one_input_per_track(tmp_path):
+    """input: embedding_mean trains on one vector per track, the mean of its patches,
+    and scores a track once with the same vector (no window level)."""
+    from divconq.evaluation import evaluate, read_window_scores
+    from divconq.inference import load_model_dir
+    from divconq.training import train
+
+    manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
+    out = tmp_path / "models" / "mean" / "seed0"
+    info = train(
+        manifest,
+        out,
+        experiment="mean",
+        seed=0,
+        preset="emb_linear_mean",
+        input="embedding_mean",
+        layer="pool",
+        config={"epochs": 3, "batch_size": 2, "threads": 1, "verbose": 0},
+    )
+    assert info["n_train"] == 2 * 2  # one sample per training track
+    metrics = evaluate(out, manifest, tmp_path / "eval", threads=1)
+    assert metrics["rules"] == ["clip"]
+    test = metrics["splits"]["test"]
+    assert test["n_tracks"] == 2 and test["n_windows"] == 0
+    ws, _ = read_window_scores(tmp_path / "eval" / "window_scores.h5")
+    assert ws.input == "embedding_mean" and len(ws.track) == 4  # 2 val + 2 test tracks
+    # The score of a track is the head's on the normalized mean of its pool vectors.
+    bundle = load_model_dir(out)
+    row = manifest[manifest["split"] == "test"].iloc[0]
+    values, _, _, _ = read_hdf5(row["spectrogram"], "pool")
+    mean = values.mean(axis=0, dtype=np.float64).astype(np.float32)
+    x = ((mean - bundle.mean) / bundle.std)[None, None, :, None]
+    expected = np.asarray(bundle.model.predict_on_batch(x))[0]
+    np.testing.assert_allclose(ws.scores[list(ws.track).index(row["track"])], expected, atol=1e-6)

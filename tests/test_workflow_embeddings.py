@@ -19,6 +19,7 @@ pytestmark = [
 ]
 
 EXPERIMENT = "emb_linear"
+MEAN = "emb_mean"
 
 
 def snakemake(results, *args):
@@ -28,6 +29,9 @@ def snakemake(results, *args):
         "  snippets_3s: {enabled: false}\n"
         f"  {EXPERIMENT}:\n"
         "    {input: embeddings, model: emb_linear, training: {epochs: 3, batch_size: 16}}\n"
+        f"  {MEAN}:\n"
+        "    {input: embedding_mean, model: emb_linear_mean, seeds: 1,\n"
+        "     training: {epochs: 3, batch_size: 4}}\n"
     )
     return run_snakemake(results, *args, configfiles=[*TINY_CONFIGS, extra])
 
@@ -71,6 +75,12 @@ def test_table_and_models(results):
             "train_hop_s": 3.0,
         }
         assert len(prep["normalization"]["mean"]) == 1506
+        assert prep["pretrained"] == {
+            "package": "musicnn",
+            "version": "0.1.0",
+            "checkpoint": "MSD_musicnn",
+            "license": "ISC",
+        }
         # The head alone: the network's weights stay in the installed wheel.
         assert (model_dir / "model.keras").stat().st_size < 200_000
         info = json.loads((model_dir / "training.json").read_text())
@@ -101,6 +111,30 @@ def test_predict_gives_the_evaluation_scores(results, capsys):
     np.testing.assert_allclose(scores, ws.scores[mine], atol=1e-5)
     tracks = pd.read_csv(results / "eval" / EXPERIMENT / "seed0" / "tracks.csv")
     assert got["prediction"] == tracks.set_index("track").loc[row["track"], "pred_sum"]
+
+
+def test_mean_embedding_experiment_and_its_predict(results, capsys):
+    """The one-vector-per-track baseline shares the embedding files: one score per
+    track (level track_clip), and ``divconq predict`` gives that score."""
+    from divconq.cli import main
+    from divconq.evaluation import read_window_scores
+
+    table = pd.read_csv(results / "tables" / "accuracy.csv")
+    levels = set(table[table["experiment"] == MEAN]["level"])
+    assert "track_clip" in levels and "snippet" not in levels
+    manifest = pd.read_csv(results / "split" / "manifest.csv")
+    row = manifest[manifest["split"] == "test"].iloc[1]
+    model = results / "models" / MEAN / "seed0"
+    code = main(["predict", row["path"], "--model", str(model), "--format", "json",
+                 "--windows", "--no-progress"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    got = json.loads(out)["files"][0]
+    ws, _ = read_window_scores(results / "eval" / MEAN / "seed0" / "window_scores.h5")
+    mine = ws.track == row["track"]
+    assert int(mine.sum()) == 1 and len(got["windows"]) == 1
+    scores = [got["windows"][0]["scores"][c] for c in ws.class_names]
+    np.testing.assert_allclose(scores, ws.scores[mine][0], atol=1e-5)
 
 
 def test_single_track_target_and_missing_file_rebuilt(results):

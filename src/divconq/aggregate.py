@@ -35,6 +35,7 @@ import pandas as pd
 
 from divconq import rules
 from divconq.fileio import number
+from divconq.inputs import WHOLE_TRACK_INPUTS
 
 #: Level name of the paired difference rows.
 DIFF_LEVEL = "track_sum-snippet"
@@ -82,7 +83,7 @@ def per_seed_rows(metrics: dict) -> list[dict]:
     }
     for split, res in metrics["splits"].items():
         levels = {}
-        if base["input"] != "clip":
+        if base["input"] not in WHOLE_TRACK_INPUTS:
             levels["snippet"] = res["snippet"]
             levels["window_per_track"] = {
                 **res["window_per_track"],

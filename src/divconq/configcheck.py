@@ -24,6 +24,8 @@ import difflib
 import math
 from pathlib import Path
 
+from divconq.inputs import EMBEDDING_INPUTS, WHOLE_TRACK_INPUTS
+
 # Keys of the `training` section that are workflow settings (Snakemake threads and
 # resources, the seed list), not training hyper-parameters: an experiment cannot
 # override them in `experiments.<name>.training`.
@@ -324,7 +326,8 @@ SPECTROGRAM_ONLY_TRAINING = ("time_masks", "freq_masks", "gain_db")
 
 
 def experiment_embedding(config: dict, name: str) -> dict:
-    """``{model, layer}`` of an ``input: embeddings`` experiment: the ``embedding``
+    """``{model, layer}`` of an embedding experiment (``input: embeddings`` or
+    ``embedding_mean``): the ``embedding``
     section's, replaced by the experiment's own ``embedding:`` keys."""
     section = config.get("embedding") or {}
     own = (config.get("experiments") or {}).get(name, {}).get("embedding") or {}
@@ -348,9 +351,23 @@ def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
         if not isinstance(exp, dict) or not exp.get("enabled", True):
             continue
         path = ("experiments", name)
-        if exp.get("input") != "embeddings":
+        merged = {**training, **(exp.get("training") or {})}
+        if exp.get("input") in WHOLE_TRACK_INPUTS and merged.get("sampling") == "epoch":
+            errors.append(
+                (
+                    (*path, "training", "sampling"),
+                    f"is epoch, but input {exp.get('input')} has one sample per track "
+                    "(use sampling: snippets)",
+                )
+            )
+        if exp.get("input") not in EMBEDDING_INPUTS:
             if exp.get("embedding"):
-                errors.append(((*path, "embedding"), "is for input: embeddings only (remove it)"))
+                errors.append(
+                    (
+                        (*path, "embedding"),
+                        "is for input: embeddings or embedding_mean only (remove it)",
+                    )
+                )
             continue
         emb = experiment_embedding(config, name)
         if emb["layer"] == "penultimate" and emb["model"].endswith("_vgg"):
@@ -361,7 +378,6 @@ def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
                     "last pool to the tags); choose layer pool or tags",
                 )
             )
-        merged = {**training, **(exp.get("training") or {})}
         for key in SPECTROGRAM_ONLY_TRAINING:
             if merged.get(key):
                 errors.append(

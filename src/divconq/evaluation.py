@@ -21,9 +21,10 @@ Levels
     :mod:`divconq.rules` (``sum``, the article's rule, is the argmax of the class
     scores summed over windows).
 
-For a whole-clip model (``input: clip``) a track has a single score, that of its
-clip: snippet and window levels are undefined (NaN), and the track level is the
-clip prediction, reported under the rule name ``clip``.
+For a model with one input per track (``input: clip``, the whole 30-s clip, or
+``embedding_mean``, the track's mean embedding; :data:`divconq.inputs.WHOLE_TRACK_INPUTS`)
+a track has a single score: snippet and window levels are undefined (NaN), and the
+track level is that one prediction, reported under the rule name ``clip``.
 
 Files written by :func:`evaluate` into ``results/eval/<experiment>/seed<N>/``:
 ``window_scores.h5`` (see :func:`write_window_scores`), ``tracks.csv`` (see
@@ -45,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from divconq import rules
+from divconq.inputs import INPUTS, WHOLE_TRACK_INPUTS
 from divconq.metrics import (
     classification_metrics,
     keras_precision_recall,
@@ -130,7 +132,7 @@ class WindowScores:
     class_names : list of str
     input : str
         ``snippets`` or ``embeddings`` (rows are windows: 3-s log-mel windows or
-        embedded patches) or ``clip`` (one row per track).
+        embedded patches), ``clip`` or ``embedding_mean`` (one row per track).
     """
 
     track: np.ndarray
@@ -148,10 +150,8 @@ class WindowScores:
             len(self.track), len(self.class_names)
         )
         self.class_names = [str(c) for c in self.class_names]
-        if self.input not in ("snippets", "clip", "embeddings"):
-            raise ValueError(
-                f"input must be 'snippets', 'clip' or 'embeddings', not {self.input!r}"
-            )
+        if self.input not in INPUTS:
+            raise ValueError(f"input must be one of {', '.join(INPUTS)}, not {self.input!r}")
 
     def groups(self):
         """Yield ``(track, row slice)`` per track, in order of first appearance."""
@@ -216,7 +216,7 @@ def read_window_scores(path) -> tuple[WindowScores, dict]:
 
 def track_rules(input_kind: str) -> tuple[str, ...]:
     """Track-level rules reported for a model input kind."""
-    return (CLIP_RULE,) if input_kind == "clip" else RULES
+    return (CLIP_RULE,) if input_kind in WHOLE_TRACK_INPUTS else RULES
 
 
 def track_table(ws: WindowScores, tracks: pd.DataFrame) -> pd.DataFrame:
@@ -252,7 +252,7 @@ def track_table(ws: WindowScores, tracks: pd.DataFrame) -> pd.DataFrame:
             raise KeyError(f"label {label!r} of {track!r} is not a model class {ws.class_names}")
         scores = ws.scores[rows_slice].astype(np.float64)
         row = {"track": track, "label": label, "split": split}
-        if ws.input == "clip":
+        if ws.input in WHOLE_TRACK_INPUTS:
             row.update(n_windows=0, n_windows_correct=0, n_snippets=0, n_snippets_correct=0)
         else:
             correct = scores.argmax(axis=1) == index[label]
@@ -318,7 +318,7 @@ def compute_metrics(ws: WindowScores, tracks: pd.DataFrame, splits=SPLITS) -> di
         trk = per_track[per_track["split"] == split]
         y_track = np.array([index[lab] for lab in trk["label"]], dtype=np.int64)
         res = {"n_tracks": int(len(trk))}
-        if ws.input == "clip":
+        if ws.input in WHOLE_TRACK_INPUTS:
             nan_cls = classification_metrics([], [], n_classes)
             res.update(n_windows=0, n_snippets=0)
             res["snippet"] = {**nan_cls, "keras_precision": math.nan, "keras_recall": math.nan}

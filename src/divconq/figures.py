@@ -204,6 +204,6 @@ def confusion_matrix_plot(cm, class_names, out_png, title: str = "") -> Path:
 def confusion_figure(track_files, out_png, experiment: str = "", split="test", class_names=None):
     """Track-level ``split`` confusion matrix of one experiment, summed over its seeds."""
     cm, names, rule = confusion_from_tracks(track_files, class_names, split)
-    what = "whole-clip model" if rule == "clip" else f"rule '{rule}'"
+    what = "one input per track" if rule == "clip" else f"rule '{rule}'"
     title = f"{experiment}: track level, {split}, {what}, summed over {len(track_files)} seed(s)"
     return confusion_matrix_plot(cm, names, out_png, title)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from divconq.features import FeatureParams
+from divconq.inputs import EMBEDDING_INPUTS, INPUTS
 from divconq.sysinfo import prefer_onednn
 
 # TensorFlow reads this once, when it is first imported: oneDNN's kernels on any AVX2
@@ -35,8 +36,6 @@ MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 #: Keys ``preprocessing.json`` must have.
 REQUIRED_KEYS = ("class_names", "features", "input", "normalization")
-#: Inputs a model can take.
-INPUTS = ("snippets", "clip", "embeddings")
 
 
 @dataclass
@@ -54,8 +53,9 @@ class Bundle:
     class_names : list of str
         Class of each output, in order.
     input : str
-        ``snippets`` (3-s windows of ``mel_db``), ``clip`` (``clip_mel_db``) or
-        ``embeddings`` (a pretrained network's vector of each 3-s patch).
+        ``snippets`` (3-s windows of ``mel_db``), ``clip`` (``clip_mel_db``),
+        ``embeddings`` (a pretrained network's vector of each 3-s patch) or
+        ``embedding_mean`` (their mean over the track; :mod:`divconq.inputs`).
     mean, std : np.ndarray, float32, shape (n_mels,) or (width,)
         Per-mel-band (per-dimension) normalization (training split statistics).
     info : dict
@@ -79,7 +79,7 @@ class Bundle:
     def window_shape(self) -> tuple[int, int]:
         """(bands, frames) of one scored window as stored: (n_mels, n_frames), or
         (width, 1) for an embedding (a one-frame "spectrogram")."""
-        if self.input == "embeddings":
+        if self.input in EMBEDDING_INPUTS:
             return (self.params.width, 1)
         return (self.params.n_mels, self.params.n_frames)
 
@@ -313,7 +313,7 @@ def load_model_dir(path, fold: bool = True) -> Bundle:
     if missing:
         raise FileNotFoundError(f"model directory {path} has no {' and no '.join(missing)}")
     info = read_preprocessing(path)
-    if info["input"] == "embeddings":
+    if info["input"] in EMBEDDING_INPUTS:
         from divconq.embeddings import EmbeddingParams
 
         params = EmbeddingParams.from_dict(info["features"])
@@ -380,7 +380,8 @@ def score_windows(bundle: Bundle, mel_db: np.ndarray, batch_size: int = 256) -> 
     Parameters
     ----------
     bundle : Bundle
-        A snippet or embedding model (``bundle.input`` ``snippets`` or ``embeddings``).
+        A snippet or embedding model (``bundle.input`` ``snippets``, ``embeddings``
+        or ``embedding_mean``).
     mel_db : np.ndarray, float32, shape (n_windows, n_mels, n_frames)
         Windows as stored in the per-track HDF5 (``mel_db``); for an embedding
         model the patches' embeddings, shape (n_windows, width, 1).

@@ -31,6 +31,10 @@ Presets (:data:`PRESETS`):
     :mod:`divconq.embeddings`): a linear softmax with L2 1e-3 (a linear probe), and
     one ReLU layer of 256 with dropout 0.5 and L2 1e-4. Both train with batches of
     128 for up to 100 epochs at learning rate 1e-3.
+``emb_linear_mean``, ``emb_mlp_mean``
+    The same heads on one vector per track, the mean of its patch embeddings
+    (``input: embedding_mean``): the embeddings' counterpart of the 30-s baseline.
+    Batches of 32 for up to 200 epochs (patience 20): a few hundred samples.
 ``band_stats``
     Not a CRNN: the mean, standard deviation and mean absolute frame-to-frame change
     of each mel band over the 3-s snippet (:class:`divconq.band_stats.BandStatistics`,
@@ -43,8 +47,8 @@ Presets (:data:`PRESETS`):
     A timbre model: it cannot memorize melodies or rhythms, which is what the CRNNs
     overfit to on a few hundred real tracks (``README.md``, "Real music").
 
-Each preset names the input it is shaped for (:attr:`Preset.input`: ``snippets`` or
-``clip``); the workflow refuses an experiment whose ``input`` differs.
+Each preset names the input it is shaped for (:attr:`Preset.input`, a kind of
+:data:`divconq.inputs.INPUTS`); the workflow refuses an experiment whose ``input`` differs.
 
 TensorFlow is imported inside the functions: importing this module is cheap.
 """
@@ -94,7 +98,8 @@ class Preset:
         The input the pools are shaped for: ``"snippets"`` (3-s windows, 130 frames
         at the default features), ``"clip"`` (the whole clip, 1292 frames) or
         ``"embeddings"`` (a pretrained network's vector of a 3-s patch, shaped
-        ``(1, width, 1)``; :mod:`divconq.embeddings`).
+        ``(1, width, 1)``; :mod:`divconq.embeddings`) or ``"embedding_mean"`` (the
+        mean of those vectors over the track, same shape).
     training : tuple of (str, value)
         Keys of the config's ``training`` section this model needs other values of
         than every model shares (``band_stats``: batches of 200 for up to 200
@@ -122,7 +127,7 @@ class Preset:
     @property
     def example_shape(self) -> tuple:
         """``(time, mel, 1)`` input at the default features: 3-s snippet or 30-s clip."""
-        if self.input == "embeddings":
+        if self.input in ("embeddings", "embedding_mean"):
             return (1, 1506, 1)  # msd_musicnn's pool layer as a one-frame "spectrogram"
         return (1292, 100, 1) if self.input == "clip" else (130, 100, 1)
 
@@ -155,6 +160,16 @@ _EMBEDDING_HEAD = Preset(
         ("patience", 10),
         ("lr_patience", 5),
     ),
+)
+
+#: Heads on one vector per track: a few hundred samples, so small batches (several
+#: steps an epoch) and more epochs and patience.
+_TRACK_HEAD_TRAINING = (
+    ("batch_size", 32),
+    ("epochs", 200),
+    ("learning_rate", 1.0e-3),
+    ("patience", 20),
+    ("lr_patience", 10),
 )
 
 #: The model presets, by name (``experiments.<name>.model`` in the config).
@@ -191,6 +206,24 @@ PRESETS: dict[str, Preset] = {
         dropout=0.5,
         l2=1.0e-4,
         description="one ReLU layer of 256 and dropout 0.5 on a pretrained embedding",
+    ),
+    # The same heads on one vector per track (the mean over its patches): the
+    # embeddings' counterpart of the 30-s baseline.
+    "emb_linear_mean": replace(
+        _EMBEDDING_HEAD,
+        l2=1.0e-3,
+        input="embedding_mean",
+        training=_TRACK_HEAD_TRAINING,
+        description="emb_linear on the mean embedding of the whole track (one input a track)",
+    ),
+    "emb_mlp_mean": replace(
+        _EMBEDDING_HEAD,
+        hidden=(256,),
+        dropout=0.5,
+        l2=1.0e-4,
+        input="embedding_mean",
+        training=_TRACK_HEAD_TRAINING,
+        description="emb_mlp on the mean embedding of the whole track (one input a track)",
     ),
     "band_stats": Preset(
         architecture="band_stats",

@@ -121,8 +121,9 @@ RULES: dict[str, Rule] = {
         Rule("max", _max, _max_share, "track, maximum window score"),
     )
 }
-#: The whole-clip model's track prediction: the scores of its one clip.
-CLIP = Rule("clip", _sum, _mean, "track, whole 30-s clip model")
+#: The track prediction of a model with one input per track (the whole 30-s clip, or
+#: the mean embedding of the track's patches): the scores of that one input.
+CLIP = Rule("clip", _sum, _mean, "track, one input per track (30-s clip or mean embedding)")
 #: The default rule.
 DEFAULT = "sum"
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from divconq.evaluation import WindowScores
 from divconq.features import CLIP_HINT
+from divconq.inputs import EMBEDDING_INPUTS, WHOLE_TRACK_INPUTS
 from divconq.split import spectrogram_path
 
 __all__ = ["INPUT_PARAMS", "check_params", "score_tracks"]
@@ -98,7 +99,7 @@ def score_tracks(
 
     for track, h5_path in zip(tracks["track"], tracks["spectrogram"], strict=True):
         path = spectrogram_path(h5_path, base_dir)
-        if kind == "embeddings":
+        if kind in EMBEDDING_INPUTS:
             feats = _read_embeddings(bundle, path)
         else:
             feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
@@ -108,6 +109,12 @@ def score_tracks(
                 raise ValueError(f"{h5_path} has no clip_mel_db for a clip model. {CLIP_HINT}")
             s = np.asarray(inference.score_clip(bundle, feats.clip_mel_db), dtype=np.float32)
             scores.append(s.reshape(-1, n_classes)[:1])
+        elif kind == "embedding_mean":
+            # The track's one input: the mean over every patch (as in training).
+            mean = feats.mel_db.mean(axis=0, dtype=np.float64).astype(np.float32)
+            s = inference.score_windows(bundle, mean[None], batch_size=batch_size)
+            scores.append(np.asarray(s, dtype=np.float32).reshape(1, n_classes))
+        if kind in WHOLE_TRACK_INPUTS:
             ids.append(track)
             starts.append(0.0)
             snippets.append(False)

@@ -69,6 +69,7 @@ import numpy as np
 import pandas as pd
 
 from divconq.fileio import atomic_path, write_text
+from divconq.inputs import EMBEDDING_INPUTS
 from divconq.sampling import EpochOrder, WindowDraw
 from divconq.sysinfo import describe
 from divconq.training_config import TrainConfig
@@ -123,6 +124,17 @@ def describe_run(data: TrainingData, cfg: TrainConfig, *, experiment, seed, pres
         "seed": int(seed),
         "preset": preset,
     }
+    if input in EMBEDDING_INPUTS:
+        from divconq.musicnn import weights_info
+
+        # Where the network in front of this head comes from (not in the folder).
+        info = weights_info(data.params.model)
+        preprocessing["pretrained"] = {
+            "package": info["package"],
+            "version": info["version"],
+            "checkpoint": Path(info["checkpoint"]).name,
+            "license": info["license"],
+        }
     fp = fingerprint(
         {
             "version": STATE_VERSION,

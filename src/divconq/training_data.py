@@ -17,6 +17,7 @@ import pandas as pd
 
 from divconq.features import CLIP_HINT, FeatureParams, read_params
 from divconq.fileio import check_finite, open_hdf5
+from divconq.inputs import EMBEDDING_INPUTS, INPUTS, WHOLE_TRACK_INPUTS
 from divconq.split import read_manifest, spectrogram_path
 
 #: Snippets per chunk when computing statistics and normalizing (bounds temporaries).
@@ -56,12 +57,16 @@ def class_names_of(manifest: pd.DataFrame) -> list[str]:
 def _track_shape(h5, path, input: str, all_windows: bool, layer=None) -> tuple[int, tuple]:
     """(samples of this track, (mel, time) of one sample) from the HDF5 metadata.
 
-    An embedding file's sample is one vector of its ``layer``: (width, 1).
+    An embedding file's sample is one vector of its ``layer``: (width, 1); with
+    ``input: embedding_mean`` one per track.
     """
-    if input == "embeddings":
+    if input in EMBEDDING_INPUTS:
         if layer not in h5:
             raise ValueError(f"{path} has no embedding layer {layer!r}")
-        n = int(h5[layer].shape[0]) if all_windows else int(h5["is_snippet"][()].sum())
+        if input == "embedding_mean":
+            n = 1
+        else:
+            n = int(h5[layer].shape[0]) if all_windows else int(h5["is_snippet"][()].sum())
         return n, (int(h5[layer].shape[1]), 1)
     if input == "clip":
         if "clip_mel_db" not in h5:
@@ -76,7 +81,7 @@ def _track_shape(h5, path, input: str, all_windows: bool, layer=None) -> tuple[i
 def _file_params(h5, input: str, layer):
     """The parameters a file's samples were made with: FeatureParams, or
     EmbeddingParams for an embedding file (with the layer read from it)."""
-    if input != "embeddings":
+    if input not in EMBEDDING_INPUTS:
         return read_params(h5.attrs)
     from divconq.embeddings import EmbeddingParams
     from divconq.fileio import read_attrs
@@ -127,7 +132,8 @@ def load_split(
         ``snippets``: ``mel_db[is_snippet]`` of each track; ``clip``: ``clip_mel_db``;
         ``embeddings``: the ``layer`` of each training patch of the embedding files
         (the manifest's ``spectrogram`` column then names them,
-        :func:`divconq.embeddings.feature_manifest`).
+        :func:`divconq.embeddings.feature_manifest`); ``embedding_mean``: the mean
+        of that layer over every patch of the track (one sample per track).
     base_dir : str or Path, optional
         Folder relative ``spectrogram`` paths are tried against if they do not exist
         as given (they are relative to the workflow's working directory).
@@ -135,7 +141,7 @@ def load_split(
         ``input: snippets`` or ``embeddings``: every window (one per window hop),
         not only the fixed snippets.
     layer : str, optional
-        ``input: embeddings``: the layer (``pool``, ``penultimate``, ``tags``).
+        Embedding inputs: the layer (``pool``, ``penultimate``, ``tags``).
 
     Returns
     -------
@@ -152,10 +158,10 @@ def load_split(
         If a file fails its checksums or holds NaN or infinity (naming the file and
         how to rebuild it).
     """
-    if input not in ("snippets", "clip", "embeddings"):
-        raise ValueError(f"input must be 'snippets', 'clip' or 'embeddings', not {input!r}")
-    if input == "embeddings" and not layer:
-        raise ValueError("input: embeddings needs the embedding layer")
+    if input not in INPUTS:
+        raise ValueError(f"input must be one of {', '.join(INPUTS)}, not {input!r}")
+    if input in EMBEDDING_INPUTS and not layer:
+        raise ValueError(f"input: {input} needs the embedding layer")
     df = read_manifest(manifest)
     rows = df[df["split"] == split].sort_values("track")
     index = {name: i for i, name in enumerate(class_names)}
@@ -173,7 +179,9 @@ def load_split(
         if str(label) not in index:
             raise ValueError(f"track {track}: label {label!r} is not a known class")
         with open_hdf5(p) as h5:
-            if input == "embeddings":
+            if input == "embedding_mean":
+                x[i, 0, :, 0] = h5[layer][()].mean(axis=0, dtype=np.float64)
+            elif input == "embeddings":
                 values = h5[layer][()]
                 x[i : i + n, 0, :, 0] = values if all_windows else values[h5["is_snippet"][()]]
             elif input == "clip":
@@ -184,7 +192,7 @@ def load_split(
                 mask = h5["is_snippet"][()]
                 x[i : i + n, :, :, 0] = h5["mel_db"][()][mask].transpose(0, 2, 1)
         # NaN or infinity would turn every weight into NaN at the first batch.
-        name = {"clip": "clip_mel_db", "embeddings": layer}.get(input, "mel_db")
+        name = layer if input in EMBEDDING_INPUTS else {"clip": "clip_mel_db"}.get(input, "mel_db")
         check_finite(p, name, x[i : i + n])
         y[i : i + n] = index[str(label)]
         sample_tracks.extend([str(track)] * n)
@@ -306,18 +314,20 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=No
     cfg : divconq.training_config.TrainConfig
         Its ``sampling`` decides what the training samples are.
     input : str
-        ``snippets``, ``clip`` or ``embeddings``.
+        A kind of :data:`divconq.inputs.INPUTS`.
     base_dir : str or Path, optional
         See :func:`load_split`.
     layer : str, optional
-        ``input: embeddings``: the embedding layer.
+        Embedding inputs: the embedding layer.
 
     Returns
     -------
     TrainingData
     """
-    if input == "clip" and cfg.sampling == "epoch":
-        raise ValueError("training.sampling: epoch needs input: snippets (a clip has one sample)")
+    if input in WHOLE_TRACK_INPUTS and cfg.sampling == "epoch":
+        raise ValueError(
+            f"training.sampling: epoch needs windows (input: {input} has one sample per track)"
+        )
     t0 = time.perf_counter()
     df = read_manifest(manifest)
     class_names = class_names_of(df)

@@ -30,6 +30,7 @@ from divconq.rules import check_config as check_track_rule
 check_track_rule(config)
 
 from divconq import configcheck, runlock
+from divconq.inputs import EMBEDDING_INPUTS
 from divconq.model import PRESETS
 from divconq.training_config import experiment_training
 
@@ -231,10 +232,10 @@ def experiment_seeds(experiment):
 
 def train_spec(experiment):
     """The config entry of one experiment (input, model; embedding model and layer
-    for input embeddings)."""
+    for the embedding inputs)."""
     exp = experiment_entry(experiment)
     spec = {"input": exp["input"], "model": exp["model"]}
-    if exp["input"] == "embeddings":
+    if exp["input"] in EMBEDDING_INPUTS:
         spec["embedding"] = configcheck.experiment_embedding(config, experiment)
     return spec
 

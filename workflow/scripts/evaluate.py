@@ -6,13 +6,14 @@ import logging
 from pathlib import Path
 
 from divconq.evaluation import evaluate
+from divconq.inputs import WHOLE_TRACK_INPUTS
 from divconq.scriptlog import log_to
 
 log_to(snakemake.log[0])
 out_dir = Path(snakemake.output.metrics).parent
 manifest = snakemake.input.manifest
 spec = snakemake.params.spec
-if spec["input"] == "embeddings":
+if "embedding" in spec:
     from divconq.embeddings import feature_manifest
 
     # The tracks' embedding files stand in for their spectrograms.
@@ -29,7 +30,7 @@ metrics = evaluate(
 )
 for split, res in metrics["splits"].items():
     levels = {}
-    if metrics["input"] != "clip":
+    if metrics["input"] not in WHOLE_TRACK_INPUTS:
         levels["snippet"] = res["snippet"]["accuracy"]
         levels["window_per_track"] = res["window_per_track"]["accuracy"]
     levels |= {f"track_{rule}": m["accuracy"] for rule, m in res["track"].items()}

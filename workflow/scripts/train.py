@@ -12,7 +12,7 @@ from divconq.training import train  # noqa: E402
 spec = snakemake.params.spec
 config = {**snakemake.params.training, "threads": snakemake.threads, "verbose": 2}
 manifest, layer = snakemake.input.manifest, None
-if spec["input"] == "embeddings":
+if "embedding" in spec:
     from divconq.embeddings import feature_manifest
 
     # The tracks' embedding files stand in for their spectrograms.

@@ -18,6 +18,7 @@ import numpy as np
 from divconq import rules
 from divconq.audio import stream
 from divconq.features import FeatureParams, track_features
+from divconq.inputs import EMBEDDING_INPUTS, WHOLE_TRACK_INPUTS
 from divconq.predict.folders import ModelDirError, model_dirs
 from divconq.predict.pipeline import scores_of_stream
 
@@ -182,7 +183,14 @@ class Predictor:
         """Score dummy inputs of two batch sizes: Keras then traces its inference
         function once with a free batch dimension and never again."""
         p = self.params
-        if self.input == "embeddings":
+        if self.input in EMBEDDING_INPUTS:
+            from divconq import musicnn
+            from divconq.embeddings import load_network
+
+            # The network's weights come from an installed package: a missing one
+            # fails here, before any file, naming the package and its install command.
+            musicnn.weights_info(p.model)
+            load_network(p.model)
             shape = (p.width, 1)
         else:
             shape = (p.n_mels, p.n_clip_frames if self.input == "clip" else p.n_frames)
@@ -234,13 +242,17 @@ class Predictor:
             y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
             feats = track_features(y[: p.clip_samples], p, clip=True)
             return np.zeros(1), self.score_clip(feats.clip_mel_db), len(y)
-        if self.input == "embeddings":
+        if self.input in EMBEDDING_INPUTS:
             from divconq.embeddings import track_embeddings
 
             y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
             emb = track_embeddings(y, p)
-            scores = self.score_windows(emb.layers[p.layer][:, :, None])
-            return emb.start_s, scores, len(y)
+            values = emb.layers[p.layer]
+            if self.input == "embedding_mean":
+                # The mean over every patch, as the evaluation stage reads it.
+                mean = values.mean(axis=0, dtype=np.float64).astype(np.float32)
+                return np.zeros(1), self.score_windows(mean[None, :, None]), len(y)
+            return emb.start_s, self.score_windows(values[:, :, None]), len(y)
         # Looked up at each call, so that a replaced score_windows is used.
         return scores_of_stream(
             pieces,
@@ -258,8 +270,17 @@ class Predictor:
         pred.seconds = time.perf_counter() - t0
         return pred
 
+    def _window_s(self, n_samples: int) -> float:
+        """Seconds one score stands for: a window, the clip, or the whole track."""
+        p = self.params
+        if self.input == "clip":
+            return p.clip_s
+        if self.input == "embedding_mean":
+            return max(n_samples, p.snippet_samples) / p.sample_rate
+        return p.snippet_s
+
     def _prediction(self, name, rule, start_s, scores, n_samples) -> FilePrediction:
-        kind = "clip" if self.input == "clip" else rule
+        kind = "clip" if self.input in WHOLE_TRACK_INPUTS else rule
         index, values = track_values(scores, kind)
         p = self.params
         return FilePrediction(
@@ -267,7 +288,7 @@ class Predictor:
             class_names=self.class_names,
             rule=kind,
             start_s=start_s,
-            window_s=p.clip_s if self.input == "clip" else p.snippet_s,
+            window_s=self._window_s(n_samples),
             scores=scores,
             duration_s=n_samples / p.sample_rate,
             padded=n_samples < p.snippet_samples,

@@ -1,0 +1,126 @@
+"""What the embedding stage costs: per-track jobs of a finished run, or the network alone.
+
+From a run's Snakemake benchmark files (``benchmarks/embedding/<model>/<label>/<track>.tsv``,
+one per track job) and the track durations of its split manifest: the median wall
+and CPU seconds per job, per audio minute, the fixed part per job (intercept of wall
+time against duration), the peak memory and the total:
+
+    python benchmarks/embedding_cost.py results/realmusic_5fold
+
+Without a results folder it times the network alone in this process (no Snakemake,
+no audio decoding): the load (graph build + checkpoint read + first call) and the
+embedding rate in 3-s patches per second at a few batch sizes, repeated ``--repeat``
+times (median, min, max):
+
+    python benchmarks/embedding_cost.py --model msd_musicnn --threads 2
+
+Every figure depends on the CPU; the script prints it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def job_table(results: Path, model: str) -> pd.DataFrame:
+    """One row per embedding job: wall s, CPU s, peak RSS MB and the track's duration (s)."""
+    rows = []
+    base = results / "benchmarks" / "embedding" / model
+    for tsv in sorted(base.glob("*/*.tsv")):
+        b = pd.read_csv(tsv, sep="\t").iloc[-1]
+        track = f"{tsv.parent.name}/{tsv.stem}"
+        row = {"track": track, "wall_s": b["s"], "cpu_s": b["cpu_time"], "rss_mb": b["max_rss"]}
+        rows.append(row)
+    if not rows:
+        raise SystemExit(f"no benchmark file under {base}")
+    jobs = pd.DataFrame(rows)
+    manifest = pd.read_csv(results / "split" / "manifest.csv", usecols=["track", "duration_s"])
+    return jobs.merge(manifest, on="track", how="inner")
+
+
+def summarize_jobs(jobs: pd.DataFrame) -> str:
+    """Markdown: medians per job and per audio minute, fixed cost per job, totals."""
+    minutes = jobs["duration_s"] / 60
+    slope, intercept = np.polyfit(jobs["duration_s"] / 60, jobs["wall_s"], 1)
+    lines = [
+        "| figure | value |",
+        "|---|---:|",
+        f"| tracks (jobs) | {len(jobs)} |",
+        f"| audio, minutes | {minutes.sum():.0f} |",
+        f"| wall s per job, median (min-max) | {jobs['wall_s'].median():.1f} "
+        f"({jobs['wall_s'].min():.1f}-{jobs['wall_s'].max():.1f}) |",
+        f"| CPU s per job, median | {jobs['cpu_s'].median():.1f} |",
+        f"| wall s per audio minute, median | {(jobs['wall_s'] / minutes).median():.2f} |",
+        f"| fixed wall s per job (intercept) | {intercept:.1f} |",
+        f"| wall s per further audio minute (slope) | {slope:.2f} |",
+        f"| peak RSS MB, median (max) | {jobs['rss_mb'].median():.0f} "
+        f"({jobs['rss_mb'].max():.0f}) |",
+        f"| total wall minutes (one job at a time) | {jobs['wall_s'].sum() / 60:.1f} |",
+    ]
+    return "\n".join(lines)
+
+
+def time_network(model: str, layer: str, batch_sizes, repeat: int, n_patches: int) -> str:
+    """Markdown: load time and patches/s of the network alone on random log-mel patches."""
+    from divconq import musicnn
+
+    t0 = time.perf_counter()
+    net = musicnn.load(model, [layer])
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 1.0, size=(n_patches, musicnn.PATCH_FRAMES, musicnn.N_MELS))
+    x = x.astype(np.float32)
+    musicnn.embed(x[:1], net, batch_size=1)
+    load_s = time.perf_counter() - t0
+    lines = [
+        f"load (build + weights + first call): {load_s:.1f} s",
+        "",
+        "| batch | patches/s median (min-max) |",
+        "|---:|---:|",
+    ]
+    for batch in batch_sizes:
+        musicnn.embed(x[:batch], net, batch_size=batch)  # trace this batch shape
+        rates = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            musicnn.embed(x, net, batch_size=batch)
+            rates.append(n_patches / (time.perf_counter() - t0))
+        lines.append(
+            f"| {batch} | {statistics.median(rates):.1f} ({min(rates):.1f}-{max(rates):.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", type=Path, nargs="?", help="a finished run's results folder")
+    ap.add_argument("--model", default="msd_musicnn")
+    ap.add_argument("--layer", default="pool")
+    ap.add_argument("--threads", type=int, default=2, help="TensorFlow threads (network only)")
+    ap.add_argument("--batch", type=int, nargs="+", default=[8, 32, 64])
+    ap.add_argument("--patches", type=int, default=256, help="patches per timed call")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    from divconq.sysinfo import describe
+
+    print(describe(), flush=True)
+    if args.results is not None:
+        print(f"\nEmbedding jobs of {args.results} ({args.model})\n")
+        print(summarize_jobs(job_table(args.results, args.model)))
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    print(f"\n{args.model} to layer {args.layer}, {args.threads} threads\n")
+    print(time_network(args.model, args.layer, args.batch, args.repeat, args.patches))
+
+
+if __name__ == "__main__":
+    main()
