@@ -14,6 +14,12 @@ times (median, min, max):
 
     python benchmarks/embedding_cost.py --model msd_musicnn --threads 2
 
+``--finetune`` times what fine-tuning the whole network would cost (not a feature of
+the workflow): training steps of the trainable network with a softmax on its
+``penultimate`` layer (forward and backward, Adam) on random patches:
+
+    python benchmarks/embedding_cost.py --finetune --batch 32
+
 Every figure depends on the CPU; the script prints it first.
 """
 
@@ -96,6 +102,34 @@ def time_network(model: str, layer: str, batch_sizes, repeat: int, n_patches: in
     return "\n".join(lines)
 
 
+def time_finetune(model: str, batch: int, steps: int, repeat: int, n_classes: int = 8) -> str:
+    """Markdown: patches per second of training steps through the whole network."""
+    import keras
+
+    from divconq import musicnn
+
+    net = musicnn.load(model, ["penultimate"], trainable=True)
+    x_in = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS))
+    head = keras.layers.Dense(n_classes, activation="softmax")(net(x_in)["penultimate"])
+    clf = keras.Model(x_in, head)
+    clf.compile(optimizer=keras.optimizers.Adam(1e-5), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 1.0, size=(batch, musicnn.PATCH_FRAMES, musicnn.N_MELS))
+    x = x.astype(np.float32)
+    y = np.eye(n_classes, dtype=np.float32)[rng.integers(n_classes, size=batch)]
+    clf.train_on_batch(x, y)  # trace
+    rates = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            clf.train_on_batch(x, y)
+        rates.append(steps * batch / (time.perf_counter() - t0))
+    return (
+        f"{clf.count_params():,} trainable parameters, batch {batch}: "
+        f"{statistics.median(rates):.1f} patches/s median ({min(rates):.1f}-{max(rates):.1f})"
+    )
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path, nargs="?", help="a finished run's results folder")
@@ -105,6 +139,8 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[8, 32, 64])
     ap.add_argument("--patches", type=int, default=256, help="patches per timed call")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--finetune", action="store_true", help="time training steps instead")
+    ap.add_argument("--steps", type=int, default=5, help="--finetune: steps per timing")
     args = ap.parse_args(argv)
 
     from divconq.sysinfo import describe
@@ -118,6 +154,12 @@ def main(argv=None) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    if args.finetune:
+        if args.model.endswith("_vgg"):
+            raise SystemExit("--finetune times the musicnn checkpoints (penultimate layer)")
+        print(f"\nfine-tuning {args.model}, {args.threads} threads\n")
+        print(time_finetune(args.model, args.batch[0], args.steps, args.repeat))
+        return
     print(f"\n{args.model} to layer {args.layer}, {args.threads} threads\n")
     print(time_network(args.model, args.layer, args.batch, args.repeat, args.patches))
 
