@@ -4,8 +4,9 @@ For every (fold, seed) evaluated in both the reference and an experiment, the
 track accuracy (rule ``sum``) and the per-track mean window accuracy of both on
 the same tracks (``eval/<experiment>/[fold<K>/]seed<N>/tracks.csv``); then,
 per split, the mean of each and the paired difference experiment - reference
-over those pairs (95 % CI, paired t-test and Wilcoxon p), and per-label track
-accuracy summed over the pairs:
+over those pairs (95 % CI, paired t-test and Wilcoxon p), the paired track (sum) -
+per-track window accuracy of each, and per-label track accuracy pooled over the
+pairs:
 
     python benchmarks/compare_experiments.py results/realmusic_5fold band_stats \\
         fixed emb_linear emb_mlp
@@ -41,15 +42,25 @@ def load_tracks(results: Path, experiment: str) -> dict:
 def run_metrics(tracks: pd.DataFrame, split: str) -> dict:
     """Track accuracy (sum) and mean per-track window accuracy of one run on ``split``.
 
-    Clip experiments have no windows; their window accuracy is NaN.
+    Experiments with one input per track (``clip``, ``embedding_mean``) have no
+    windows: their track prediction is ``pred_clip`` and their window accuracy NaN.
     """
     part = tracks[tracks["split"] == split]
-    out = {"track_sum": float((part["pred_sum"] == part["label"]).mean())}
-    if "n_windows_correct" in part:
+    pred = part["pred_sum"] if "pred_sum" in part else part["pred_clip"]
+    out = {"track_sum": float((pred == part["label"]).mean())}
+    if (part["n_windows"] > 0).all():
         out["window"] = float((part["n_windows_correct"] / part["n_windows"]).mean())
     else:
         out["window"] = float("nan")
     return out
+
+
+def _paired(a, b) -> str:
+    """``+d (lo to hi)`` of a paired difference, or ``-`` where a side has no value."""
+    if a.isna().any() or b.isna().any():
+        return "-"
+    d = paired_test(a, b)
+    return f"{paired_text(d)} ({d['p_ttest']:.2g})"
 
 
 def compare(results, reference: str, experiments, splits=("val", "test")) -> pd.DataFrame:
@@ -83,23 +94,24 @@ def report(table: pd.DataFrame, reference: str) -> str:
     """Markdown: per experiment and split, the means and the paired differences."""
     lines = [
         f"| experiment | split | pairs | track (sum) % | - {reference} (95 % CI) | t-test p "
-        f"| Wilcoxon p | window % | - {reference} |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| Wilcoxon p | window % | - {reference} (p) | track - window (p) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (name, split), part in table.groupby(["experiment", "split"], sort=False):
         d = paired_test(part["track_sum"], part["ref_track_sum"])
-        w = paired_test(part["window"], part["ref_window"])
         lines.append(
             f"| {name} | {split} | {len(part)} | {100 * part['track_sum'].mean():.1f} | "
             f"{paired_text(d)} | {d['p_ttest']:.2g} | {d['p_wilcoxon']:.2g} | "
-            f"{100 * part['window'].mean():.1f} | {paired_text(w)} |"
+            f"{100 * part['window'].mean():.1f} | {_paired(part['window'], part['ref_window'])} | "
+            f"{_paired(part['track_sum'], part['window'])} |"
         )
     ref_rows = table.drop_duplicates(["split", "fold", "seed"])
     for split, part in ref_rows.groupby("split", sort=False):
         lines.append(
             f"| {reference} (reference) | {split} | {len(part)} | "
             f"{100 * part['ref_track_sum'].mean():.1f} | | | | "
-            f"{100 * part['ref_window'].mean():.1f} | |"
+            f"{100 * part['ref_window'].mean():.1f} | | "
+            f"{_paired(part['ref_track_sum'], part['ref_window'])} |"
         )
     return "\n".join(lines)
 
@@ -111,7 +123,8 @@ def per_label(results, experiments, split: str = "test") -> str:
     for name in experiments:
         tables = [t[t["split"] == split] for t in load_tracks(results, name).values()]
         pooled = pd.concat(tables, ignore_index=True)
-        cols[name] = 100 * (pooled["pred_sum"] == pooled["label"]).groupby(pooled["label"]).mean()
+        pred = pooled["pred_sum"] if "pred_sum" in pooled else pooled["pred_clip"]
+        cols[name] = 100 * (pred == pooled["label"]).groupby(pooled["label"]).mean()
     df = pd.DataFrame(cols)
     df.index.name = "label"
     return df.to_markdown(floatfmt=".1f")
