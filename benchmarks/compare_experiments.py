@@ -22,18 +22,14 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from fuse_experiments import load_sums  # benchmarks/, beside this script
 
 from divconq.aggregate import paired_test, paired_text
-from divconq.evaluation import run_dirs
 
 
 def load_tracks(results: Path, experiment: str) -> dict:
-    """``{(fold, seed): tracks.csv}`` of one experiment (fold ``""`` without k-fold)."""
-    out = {}
-    for d in run_dirs(results, "eval", experiment):
-        if (d / "tracks.csv").is_file():
-            fold = d.parent.name if d.parent.name.startswith("fold") else ""
-            out[(fold, d.name)] = pd.read_csv(d / "tracks.csv")
+    """``{(fold, seed): tracks.csv}`` of one experiment; exits if it has none."""
+    out = load_sums(results, experiment)
     if not out:
         raise SystemExit(f"no evaluated seed under {results}/eval/{experiment}")
     return out

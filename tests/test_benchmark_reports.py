@@ -1,4 +1,5 @@
-"""benchmarks/training_report.py, realmusic_report.py and fuse_experiments.py on made-up runs."""
+"""benchmarks/training_report.py, realmusic_report.py, fuse_experiments.py and
+compare_experiments.py on made-up runs."""
 
 import importlib.util
 import json
@@ -184,3 +185,44 @@ def test_learning_curve_reports_a_failed_run_and_goes_on(tmp_path):
     assert "| 1 | 1 | 1 | 100.0 |" in proc.stdout  # the finished run is still summarized
     assert "One training-set size" in proc.stdout and "Warning" not in proc.stderr
     assert "1 run(s) failed" in proc.stderr
+
+
+def _runs(root: Path, experiment: str, preds: dict, windows=(4, 2)):
+    """tracks.csv of seeds 0-2 on val and test: ``preds[seed]`` the predicted labels of
+    the tracks a/1, b/1 (val) and a/2, b/2 (test); ``windows`` (of, correct) each."""
+    for seed, pred in preds.items():
+        d = root / "eval" / experiment / f"seed{seed}"
+        d.mkdir(parents=True)
+        table = pd.DataFrame(
+            {
+                "track": ["a/1", "b/1", "a/2", "b/2"],
+                "label": ["a", "b", "a", "b"],
+                "split": ["val", "val", "test", "test"],
+                "n_windows": [windows[0]] * 4,
+                "n_windows_correct": [windows[1]] * 4,
+            }
+        )
+        table["pred_clip" if windows[0] == 0 else "pred_sum"] = pred
+        table.to_csv(d / "tracks.csv", index=False)
+
+
+def test_compare_experiments_pairs_runs_with_the_reference(tmp_path):
+    """Per split: means, the paired difference with the reference, and track - window;
+    experiments with one input per track (pred_clip, no windows) are compared too."""
+    import subprocess
+    import sys
+
+    _runs(tmp_path, "ref", {s: ["a", "a", "a", "a"] for s in range(3)})  # half right
+    _runs(tmp_path, "new", {s: ["a", "b", "a", "b"] for s in range(3)}, windows=(4, 3))
+    _runs(tmp_path, "mean", {s: ["a", "b", "b", "b"] for s in range(3)}, windows=(0, 0))
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "compare_experiments.py"), str(tmp_path)]
+    proc = subprocess.run([*cmd, "ref", "new", "mean"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "| new | test | 3 | 100.0 | +50.0 (+50.0 to +50.0) |" in out
+    assert "| 75.0 | +25.0 (+25.0 to +25.0) (nan) | +25.0 (+25.0 to +25.0) (nan) |" in out
+    assert "| mean | test | 3 | 50.0 | +0.0 (+0.0 to +0.0) |" in out
+    assert "| mean | val | 3 | 100.0 |" in out and "| nan | - | - |" in out
+    assert "| ref (reference) | test | 3 | 50.0 |" in out
+    # per label, test, pooled over the seeds: ref always says a, mean always b
+    assert "| a       | 100.0 | 100.0 |    0.0 |" in out

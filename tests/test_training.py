@@ -459,7 +459,7 @@ def test_load_split_all_windows(dataset):
 def test_epoch_sampling_needs_snippet_input(dataset):
     from divconq.training import prepare_data
 
-    with pytest.raises(ValueError, match="sampling: epoch needs input: snippets"):
+    with pytest.raises(ValueError, match="sampling: epoch needs windows"):
         prepare_data(dataset, TrainConfig(sampling="epoch"), input="clip")
 
 

@@ -88,53 +88,46 @@ def test_table_and_models(results):
         assert info["n_train"] == 18
 
 
-def test_predict_gives_the_evaluation_scores(results, capsys):
-    """``divconq predict`` embeds the source audio itself (the embedding stage's code)
-    and scores it with the seed models: the evaluation's window scores of that track."""
+def predict_and_evaluation(results, experiment, test_row, capsys):
+    """``divconq predict --windows`` on a test track with seed 0 of an experiment, and
+    that seed's evaluation scores of the same track: (JSON of the file, scores rows,
+    class names)."""
     from divconq.cli import main
     from divconq.evaluation import read_window_scores
 
     manifest = pd.read_csv(results / "split" / "manifest.csv")
-    row = manifest[manifest["split"] == "test"].iloc[0]
-    model = results / "models" / EXPERIMENT / "seed0"
+    row = manifest[manifest["split"] == "test"].iloc[test_row]
+    model = results / "models" / experiment / "seed0"
     code = main(["predict", row["path"], "--model", str(model), "--format", "json",
                  "--windows", "--no-progress"])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    got = json.loads(out)["files"][0]
-    ws, _ = read_window_scores(results / "eval" / EXPERIMENT / "seed0" / "window_scores.h5")
-    mine = ws.track == row["track"]
-    windows = got["windows"]
-    assert len(windows) == int(mine.sum())
-    classes = ws.class_names
-    scores = np.array([[w["scores"][c] for c in classes] for w in windows])
-    np.testing.assert_allclose(scores, ws.scores[mine], atol=1e-5)
+    ws, _ = read_window_scores(results / "eval" / experiment / "seed0" / "window_scores.h5")
+    return json.loads(out)["files"][0], ws.scores[ws.track == row["track"]], ws.class_names
+
+
+def test_predict_gives_the_evaluation_scores(results, capsys):
+    """``divconq predict`` embeds the source audio itself (the embedding stage's code)
+    and scores it with the seed models: the evaluation's window scores of that track."""
+    got, expected, classes = predict_and_evaluation(results, EXPERIMENT, 0, capsys)
+    assert len(got["windows"]) == len(expected)
+    scores = np.array([[w["scores"][c] for c in classes] for w in got["windows"]])
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
     tracks = pd.read_csv(results / "eval" / EXPERIMENT / "seed0" / "tracks.csv")
-    assert got["prediction"] == tracks.set_index("track").loc[row["track"], "pred_sum"]
+    track = tracks[tracks["split"] == "test"].sort_values("track").iloc[0]
+    assert got["prediction"] == track["pred_sum"]
 
 
 def test_mean_embedding_experiment_and_its_predict(results, capsys):
     """The one-vector-per-track baseline shares the embedding files: one score per
     track (level track_clip), and ``divconq predict`` gives that score."""
-    from divconq.cli import main
-    from divconq.evaluation import read_window_scores
-
     table = pd.read_csv(results / "tables" / "accuracy.csv")
     levels = set(table[table["experiment"] == MEAN]["level"])
     assert "track_clip" in levels and "snippet" not in levels
-    manifest = pd.read_csv(results / "split" / "manifest.csv")
-    row = manifest[manifest["split"] == "test"].iloc[1]
-    model = results / "models" / MEAN / "seed0"
-    code = main(["predict", row["path"], "--model", str(model), "--format", "json",
-                 "--windows", "--no-progress"])  # fmt: skip
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    got = json.loads(out)["files"][0]
-    ws, _ = read_window_scores(results / "eval" / MEAN / "seed0" / "window_scores.h5")
-    mine = ws.track == row["track"]
-    assert int(mine.sum()) == 1 and len(got["windows"]) == 1
-    scores = [got["windows"][0]["scores"][c] for c in ws.class_names]
-    np.testing.assert_allclose(scores, ws.scores[mine][0], atol=1e-5)
+    got, expected, classes = predict_and_evaluation(results, MEAN, 1, capsys)
+    assert len(expected) == 1 and len(got["windows"]) == 1
+    scores = [got["windows"][0]["scores"][c] for c in classes]
+    np.testing.assert_allclose(scores, expected[0], atol=1e-5)
 
 
 def test_single_track_target_and_missing_file_rebuilt(results):
