@@ -172,6 +172,30 @@ _TRACK_HEAD_TRAINING = (
     ("lr_patience", 10),
 )
 
+_EMB_LINEAR = replace(
+    _EMBEDDING_HEAD,
+    l2=1.0e-3,
+    description="a linear softmax on a pretrained embedding (a linear probe)",
+)
+_EMB_MLP = replace(
+    _EMBEDDING_HEAD,
+    hidden=(256,),
+    dropout=0.5,
+    l2=1.0e-4,
+    description="one ReLU layer of 256 and dropout 0.5 on a pretrained embedding",
+)
+
+
+def _track_head(head: Preset, name: str) -> Preset:
+    """A patch head on the mean embedding of the whole track instead."""
+    return replace(
+        head,
+        input="embedding_mean",
+        training=_TRACK_HEAD_TRAINING,
+        description=f"{name} on the mean embedding of the whole track (one input a track)",
+    )
+
+
 #: The model presets, by name (``experiments.<name>.model`` in the config).
 PRESETS: dict[str, Preset] = {
     "article": Preset(
@@ -195,36 +219,12 @@ PRESETS: dict[str, Preset] = {
         input="clip",
         description="the small CRNN on whole 30-s clips, for CPU runs, ~60k parameters",
     ),
-    "emb_linear": replace(
-        _EMBEDDING_HEAD,
-        l2=1.0e-3,
-        description="a linear softmax on a pretrained embedding (a linear probe)",
-    ),
-    "emb_mlp": replace(
-        _EMBEDDING_HEAD,
-        hidden=(256,),
-        dropout=0.5,
-        l2=1.0e-4,
-        description="one ReLU layer of 256 and dropout 0.5 on a pretrained embedding",
-    ),
+    "emb_linear": _EMB_LINEAR,
+    "emb_mlp": _EMB_MLP,
     # The same heads on one vector per track (the mean over its patches): the
     # embeddings' counterpart of the 30-s baseline.
-    "emb_linear_mean": replace(
-        _EMBEDDING_HEAD,
-        l2=1.0e-3,
-        input="embedding_mean",
-        training=_TRACK_HEAD_TRAINING,
-        description="emb_linear on the mean embedding of the whole track (one input a track)",
-    ),
-    "emb_mlp_mean": replace(
-        _EMBEDDING_HEAD,
-        hidden=(256,),
-        dropout=0.5,
-        l2=1.0e-4,
-        input="embedding_mean",
-        training=_TRACK_HEAD_TRAINING,
-        description="emb_mlp on the mean embedding of the whole track (one input a track)",
-    ),
+    "emb_linear_mean": _track_head(_EMB_LINEAR, "emb_linear"),
+    "emb_mlp_mean": _track_head(_EMB_MLP, "emb_mlp"),
     "band_stats": Preset(
         architecture="band_stats",
         hidden=(128,),
