@@ -93,7 +93,7 @@ class EmbeddingParams:
         offered = list(musicnn.CHECKPOINTS[self.model].layers)
         if self.layer not in offered:
             raise ValueError(
-                f"embedding model {self.model} has no layer {self.layer!r}; it offers "
+                f"embedding model {self.model} has no {self.layer} layer; it offers "
                 f"{', '.join(offered)}"
             )
         if not self.hop_s > 0:
@@ -211,15 +211,7 @@ def patch_log_mels(y: np.ndarray, params: EmbeddingParams) -> tuple[np.ndarray, 
     """
     mel = musicnn.log_mel(np.asarray(y, dtype=np.float32))
     padded = len(mel) < musicnn.PATCH_FRAMES
-    if padded:
-        # musicnn's repeat-pad: the track again and again up to one patch (silence
-        # for an empty track, which the inventory never lets through).
-        reps = int(np.ceil(musicnn.PATCH_FRAMES / max(1, len(mel))))
-        mel = (
-            np.tile(mel, (reps, 1))[: musicnn.PATCH_FRAMES]
-            if len(mel)
-            else np.zeros((musicnn.PATCH_FRAMES, musicnn.N_MELS), np.float32)
-        )
+    mel = musicnn.repeat_pad(mel)
     starts = window_frames(len(mel), params.hop_s)
     idx = starts[:, None] + np.arange(musicnn.PATCH_FRAMES)[None, :]
     return mel[idx], starts, padded
@@ -250,12 +242,7 @@ def track_embeddings(
     if network is None:
         network = load_network(params.model)
     patches, starts, padded = patch_log_mels(y, params)
-    parts: dict[str, list] = {}
-    for b in range(0, len(patches), batch_size):
-        out = musicnn.embed(patches[b : b + batch_size], network, batch_size=batch_size)
-        for name, values in out.items():
-            parts.setdefault(name, []).append(np.asarray(values, dtype=np.float32))
-    layers = {name: np.concatenate(v, axis=0) for name, v in parts.items()}
+    layers = musicnn.embed(patches, network, batch_size=batch_size)
     is_snippet = np.arange(len(starts)) % params.train_step == 0
     return TrackEmbeddings(
         layers=layers,

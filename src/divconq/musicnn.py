@@ -71,6 +71,7 @@ __all__ = [
     "log_mel",
     "patch_starts",
     "patches",
+    "repeat_pad",
     "weights_info",
 ]
 
@@ -392,10 +393,30 @@ def patches(mel: np.ndarray, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
     if mel.ndim != 2 or mel.shape[1] != N_MELS:
         raise ValueError(f"a log-mel has shape (n_frames, {N_MELS}), not {mel.shape}")
     starts = patch_starts(len(mel), hop_frames)
-    if len(mel) < PATCH_FRAMES:
-        reps = -(-PATCH_FRAMES // len(mel))
-        mel = np.tile(mel, (reps, 1))[:PATCH_FRAMES]
+    mel = repeat_pad(mel)
     return mel[starts[:, None] + np.arange(PATCH_FRAMES)]
+
+
+def repeat_pad(mel: np.ndarray) -> np.ndarray:
+    """A log-mel shorter than one patch repeated along time up to 187 frames.
+
+    musicnn's ``pad_short: repeat-pad``; an empty log-mel becomes silence (zeros).
+    A log-mel of a patch or more is returned as is.
+
+    Parameters
+    ----------
+    mel : np.ndarray, float32, shape (n_frames, 96)
+
+    Returns
+    -------
+    np.ndarray, float32, shape (max(n_frames, 187), 96)
+    """
+    if len(mel) >= PATCH_FRAMES:
+        return mel
+    if len(mel) == 0:
+        return np.zeros((PATCH_FRAMES, N_MELS), np.float32)
+    reps = -(-PATCH_FRAMES // len(mel))
+    return np.tile(mel, (reps, 1))[:PATCH_FRAMES]
 
 
 # --- network ----------------------------------------------------------------------
