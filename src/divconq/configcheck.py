@@ -327,25 +327,29 @@ SPECTROGRAM_ONLY_TRAINING = ("time_masks", "freq_masks", "gain_db")
 
 def experiment_embedding(config: dict, name: str) -> dict:
     """``{model, layer}`` of an embedding experiment (``input: embeddings`` or
-    ``embedding_mean``): the ``embedding``
-    section's, replaced by the experiment's own ``embedding:`` keys."""
-    section = config.get("embedding") or {}
-    own = (config.get("experiments") or {}).get(name, {}).get("embedding") or {}
+    ``embedding_mean``): the ``embedding`` section's (defaulted by the schema),
+    replaced by the experiment's own ``embedding:`` keys."""
+    section = config["embedding"]
+    own = config["experiments"][name].get("embedding") or {}
     return {
-        "model": own.get("model", section.get("model", "msd_musicnn")),
-        "layer": own.get("layer", section.get("layer", "pool")),
+        "model": own.get("model", section["model"]),
+        "layer": own.get("layer", section["layer"]),
     }
 
 
 def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
-    """Embedding experiments: a layer their checkpoint has, no log-mel augmentation."""
+    """Embedding experiments: parameters :class:`divconq.embeddings.EmbeddingParams`
+    accepts (a layer the checkpoint has, hops), no log-mel augmentation; whole-track
+    inputs: no per-epoch window draws."""
+    from divconq.embeddings import EmbeddingParams
+
     errors = []
-    section = config.get("embedding") or {}
-    hop, train_hop = section.get("hop_s", 1.0), section.get("train_hop_s", 3.0)
-    if hop and train_hop and abs(train_hop / hop - round(train_hop / hop)) > 1e-9:
-        errors.append(
-            (("embedding", "train_hop_s"), f"{train_hop} is not a multiple of hop_s ({hop})")
-        )
+    hops = {k: v for k, v in (config.get("embedding") or {}).items() if "hop" in k}
+    try:
+        EmbeddingParams(**hops)
+    except ValueError as err:
+        # The schema keeps hop_s positive: what is left is train_hop_s.
+        errors.append((("embedding", "train_hop_s"), str(err)))
     training = config.get("training") or {}
     for name, exp in (config.get("experiments") or {}).items():
         if not isinstance(exp, dict) or not exp.get("enabled", True):
@@ -370,14 +374,12 @@ def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
                 )
             continue
         emb = experiment_embedding(config, name)
-        if emb["layer"] == "penultimate" and emb["model"].endswith("_vgg"):
-            errors.append(
-                (
-                    (*path, "embedding", "layer"),
-                    f"{emb['model']} has no penultimate dense layer (the VGG goes from its "
-                    "last pool to the tags); choose layer pool or tags",
-                )
-            )
+        try:
+            EmbeddingParams(emb["model"], emb["layer"])
+        except ValueError as err:
+            # The schema's enums admit every checkpoint and layer: what is left is a
+            # layer this checkpoint lacks (a vgg has no penultimate dense layer).
+            errors.append(((*path, "embedding", "layer"), str(err)))
         for key in SPECTROGRAM_ONLY_TRAINING:
             if merged.get(key):
                 errors.append(
