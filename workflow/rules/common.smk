@@ -31,6 +31,7 @@ check_track_rule(config)
 
 from divconq import configcheck, runlock
 from divconq.inputs import EMBEDDING_INPUTS
+from divconq.musicnn import CHECKPOINTS
 from divconq.model import PRESETS
 from divconq.training_config import experiment_training
 
@@ -172,6 +173,8 @@ def data_targets(wildcards=None):
 # their checkpoint, results/embeddings/<model>/<label>/<track>.h5 (rule embedding).
 
 EMBEDDING = config["embedding"]
+# The checkpoints divconq.musicnn rebuilds: the `embedding` rule's {model} wildcard.
+EMBEDDING_MODELS = "|".join(CHECKPOINTS)
 
 
 def embedding_params_json(model):

@@ -72,8 +72,8 @@ rule spectrogram:
 
 # Pretrained embeddings of every 3-s patch (divconq.embeddings), for experiments with
 # input: embeddings: one HDF5 per track and checkpoint, from the decoded source audio
-# at 16 kHz. A job loads TensorFlow and the network (a few seconds), then embeds the
-# track's patches (~2-3 patches/s per core: the heavy per-track job of the data stage).
+# at 16 kHz. A job starts TensorFlow and the network (~9 CPU-s), then embeds ~1 CPU-s
+# per audio minute (AMD EPYC, 2 cores, AVX-512; docs/embeddings.md, "Cost").
 rule embedding:
     input:
         source_audio,
@@ -84,7 +84,7 @@ rule embedding:
     benchmark:
         f"{RESULTS}/benchmarks/embedding/{{model}}/{{label}}/{{track}}.tsv"
     wildcard_constraints:
-        model=r"msd_musicnn|mtt_musicnn|msd_vgg|mtt_vgg",
+        model=EMBEDDING_MODELS,
     conda:
         "../../envs/embed.yaml"
     threads: EMBEDDING["threads"]
