@@ -68,6 +68,25 @@ def _cmd_embed(args) -> int:
     return 0
 
 
+def _cmd_musicnn_mel(args) -> int:
+    from divconq import musicnn
+    from divconq.audio import load
+    from divconq.embeddings import network_log_mel, write_mel_hdf5
+
+    y = load(args.src, sr=musicnn.SAMPLE_RATE)
+    mel, padded = network_log_mel(y)
+    write_mel_hdf5(
+        args.dst,
+        mel,
+        duration_s=len(y) / musicnn.SAMPLE_RATE,
+        padded=padded,
+        track=args.track,
+        label=args.track.split("/", 1)[0],
+        source_path=args.src,
+    )
+    return 0
+
+
 def _cmd_synth(args) -> int:
     from divconq.synth import write_track
 
@@ -148,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser(
+        "musicnn-mel",
+        help="write the musicnn front end's log-mel of one track (HDF5), for fine-tuning",
+    )
+    p.add_argument("src", help="audio file (the track's source audio in the workflow)")
+    p.add_argument("dst", help="output .h5")
+    p.add_argument("--track", required=True, help="track id label/stem")
+    p.set_defaults(func=_cmd_musicnn_mel)
 
     p = sub.add_parser("synth", help="write synthetic tracks of one genre")
     p.add_argument("dst", nargs="+", help="output WAVs, one per --index value")

@@ -339,7 +339,8 @@ def experiment_embedding(config: dict, name: str) -> dict:
 
 def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
     """Embedding experiments: parameters :class:`divconq.embeddings.EmbeddingParams`
-    accepts (a layer the checkpoint has, hops), no log-mel augmentation; whole-track
+    accepts (a layer the checkpoint has, hops), no log-mel augmentation (fine-tuning:
+    masks but no gain), ``trainable: all`` only on input embeddings; whole-track
     inputs: no per-epoch window draws."""
     from divconq.embeddings import EmbeddingParams
 
@@ -364,6 +365,15 @@ def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
                     "(use sampling: snippets)",
                 )
             )
+        finetune = exp.get("trainable") == "all"
+        if finetune and exp.get("input") != "embeddings":
+            errors.append(
+                (
+                    (*path, "trainable"),
+                    f"is all, but input {exp.get('input')} has no pretrained network to "
+                    "fine-tune (trainable: all is for input: embeddings; remove it)",
+                )
+            )
         if exp.get("input") not in EMBEDDING_INPUTS:
             if exp.get("embedding"):
                 errors.append(
@@ -381,12 +391,24 @@ def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
             # layer this checkpoint lacks (a vgg has no penultimate dense layer).
             errors.append(((*path, "embedding", "layer"), str(err)))
         for key in SPECTROGRAM_ONLY_TRAINING:
-            if merged.get(key):
+            if not merged.get(key):
+                continue
+            if not finetune:
                 errors.append(
                     (
                         (*path, "training", key),
                         f"is {merged[key]} but acts on log-mels, not on embeddings "
                         "(set it to 0 for this experiment)",
+                    )
+                )
+            elif key == "gain_db":
+                # Masks act on the network's log-mel patches as on any log-mel; a
+                # gain in dB does not: their compression is log10(10000 x + 1).
+                errors.append(
+                    (
+                        (*path, "training", key),
+                        f"is {merged[key]} but the network's log-mel is no dB scale "
+                        "(set it to 0 for this experiment; masks work)",
                     )
                 )
     return errors

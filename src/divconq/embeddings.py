@@ -28,6 +28,20 @@ Attributes: ``track``, ``label``, ``source_path``, ``duration_s``, ``padded``, t
 and the versions of divconq, numpy and the weights' package. Every layer is stored,
 so that changing ``embedding.layer`` needs no new pass over the audio.
 
+For fine-tuning the whole network (``trainable: all``, input kind ``musicnn_mel``) a
+second per-track file holds the network's own log-mel of the whole track, from which
+the same patches are cut when it is read (:func:`read_mel_patches`), so that the
+hops can change without a new pass over the audio
+(``results/musicnn_mels/<label>/<track>.h5``, no TensorFlow needed to write it):
+
+========================  =========================================================
+``log_mel``               float32, (n_frames, 96): :func:`network_log_mel` (time,
+                          mel), repeated up to 187 frames for a short track
+========================  =========================================================
+
+Attributes: ``track``, ``label``, ``source_path``, ``duration_s``, ``padded``, the
+front end's settings (:data:`MEL_ATTRS`) and the versions of divconq and numpy.
+
 In memory a patch's embedding is shaped like a one-frame spectrogram, ``(width, 1)``
 (bands x frames) in files' order and ``(1, width, 1)`` as model input, so that the
 training, normalization (per dimension, from the training split), evaluation and
@@ -48,16 +62,31 @@ __all__ = [
     "TrackEmbeddings",
     "embedding_path",
     "feature_manifest",
+    "mel_manifest",
+    "mel_patches",
+    "mel_path",
+    "network_log_mel",
+    "patch_log_mels",
+    "read_mel_patches",
     "read_hdf5",
     "track_embeddings",
     "window_frames",
     "write_hdf5",
+    "write_mel_hdf5",
 ]
 
 #: Frames of the network's log-mel per second (16000 / 256 = 62.5).
 FRAME_RATE = musicnn.SAMPLE_RATE / musicnn.HOP
 #: Patches per call of the network: ~7 MB of log-mels, a few hundred MB of activations.
 BATCH = 32
+#: The front-end settings a network log-mel file records (and a reader checks).
+MEL_ATTRS = {
+    "frontend": "musicnn",
+    "sample_rate": musicnn.SAMPLE_RATE,
+    "n_fft": musicnn.N_FFT,
+    "hop_length": musicnn.HOP,
+    "n_mels": musicnn.N_MELS,
+}
 
 
 @dataclass(frozen=True)
@@ -193,8 +222,57 @@ class TrackEmbeddings:
     padded: bool
 
 
-def patch_log_mels(y: np.ndarray, params: EmbeddingParams) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The network's log-mel patches of a track.
+def network_log_mel(y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The network's log-mel of a whole track, repeated up to one patch if shorter.
+
+    Parameters
+    ----------
+    y : np.ndarray, float32, shape (n_samples,)
+        Mono audio at 16 kHz.
+
+    Returns
+    -------
+    mel : np.ndarray, float32, shape (max(n_frames, 187), 96)
+        (time, mel): :func:`divconq.musicnn.log_mel`, 62.5 frames per second.
+    padded : bool
+        Shorter than one patch (repeated, musicnn's ``repeat-pad``).
+    """
+    mel = musicnn.log_mel(np.asarray(y, dtype=np.float32))
+    padded = len(mel) < musicnn.PATCH_FRAMES
+    return musicnn.repeat_pad(mel), padded
+
+
+def mel_patches(
+    mel: np.ndarray, params: EmbeddingParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut a track's network log-mel into the patches of the embedding stage.
+
+    Parameters
+    ----------
+    mel : np.ndarray, float32, shape (n_frames, 96)
+        :func:`network_log_mel` of a track (at least 187 frames).
+    params : EmbeddingParams
+        ``hop_s`` (every patch) and ``train_hop_s`` (the training patches).
+
+    Returns
+    -------
+    patches : np.ndarray, float32, shape (n_patches, 187, 96)
+        (time, mel), the network's input.
+    start_frames : np.ndarray, int64, shape (n_patches,)
+    is_snippet : np.ndarray, bool, shape (n_patches,)
+        The training patches: every ``train_hop_s / hop_s``-th.
+    """
+    starts = window_frames(len(mel), params.hop_s)
+    idx = starts[:, None] + np.arange(musicnn.PATCH_FRAMES)[None, :]
+    is_snippet = np.arange(len(starts)) % params.train_step == 0
+    return mel[idx], starts, is_snippet
+
+
+def patch_log_mels(
+    y: np.ndarray, params: EmbeddingParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The network's log-mel patches of a track: :func:`network_log_mel`, then
+    :func:`mel_patches`.
 
     Parameters
     ----------
@@ -205,16 +283,12 @@ def patch_log_mels(y: np.ndarray, params: EmbeddingParams) -> tuple[np.ndarray, 
     Returns
     -------
     patches : np.ndarray, float32, shape (n_patches, 187, 96)
-        (time, mel), the network's input.
     start_frames : np.ndarray, int64, shape (n_patches,)
+    is_snippet : np.ndarray, bool, shape (n_patches,)
     padded : bool
     """
-    mel = musicnn.log_mel(np.asarray(y, dtype=np.float32))
-    padded = len(mel) < musicnn.PATCH_FRAMES
-    mel = musicnn.repeat_pad(mel)
-    starts = window_frames(len(mel), params.hop_s)
-    idx = starts[:, None] + np.arange(musicnn.PATCH_FRAMES)[None, :]
-    return mel[idx], starts, padded
+    mel, padded = network_log_mel(y)
+    return (*mel_patches(mel, params), padded)
 
 
 def track_embeddings(
@@ -241,9 +315,8 @@ def track_embeddings(
     """
     if network is None:
         network = load_network(params.model)
-    patches, starts, padded = patch_log_mels(y, params)
+    patches, starts, is_snippet, padded = patch_log_mels(y, params)
     layers = musicnn.embed(patches, network, batch_size=batch_size)
-    is_snippet = np.arange(len(starts)) % params.train_step == 0
     return TrackEmbeddings(
         layers=layers,
         start_s=starts.astype(np.float64) / FRAME_RATE,
@@ -361,4 +434,117 @@ def feature_manifest(manifest, results, model: str):
 
     df = read_manifest(manifest).copy()
     df["spectrogram"] = [str(embedding_path(results, model, t)) for t in df["track"]]
+    return df
+
+
+# --- the network's log-mel, for fine-tuning ---------------------------------------
+
+
+def mel_path(results, track: str) -> Path:
+    """``<results>/musicnn_mels/<label>/<track>.h5`` of a track id ``label/track``."""
+    return Path(results) / "musicnn_mels" / f"{track}.h5"
+
+
+def write_mel_hdf5(path, mel: np.ndarray, duration_s: float, padded: bool, **attrs) -> None:
+    """Write a track's network log-mel to a checksummed HDF5 file (layout: module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output ``.h5``; written under a temporary name and renamed.
+    mel : np.ndarray, float32, shape (n_frames, 96)
+        :func:`network_log_mel` of the track.
+    duration_s : float
+        Length of the audio, seconds.
+    padded : bool
+    **attrs
+        ``track``, ``label``, ``source_path``.
+    """
+    import h5py
+
+    from divconq import __version__
+    from divconq.fileio import add_dataset, atomic_path, create_hdf5, set_attrs
+
+    meta = {
+        **MEL_ATTRS,
+        "duration_s": float(duration_s),
+        "padded": bool(padded),
+        "divconq_version": __version__,
+        "numpy_version": np.__version__,
+        "h5py_version": h5py.__version__,
+        **attrs,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, create_hdf5(tmp) as h5:
+        add_dataset(h5, "log_mel", np.asarray(mel, dtype=np.float32))
+        set_attrs(h5, meta)
+
+
+def read_mel_patches(path, params: EmbeddingParams, all_windows: bool = True):
+    """Read and verify a file of :func:`write_mel_hdf5` and cut it into patches.
+
+    Parameters
+    ----------
+    path : str or Path
+    params : EmbeddingParams
+        The patch hops (:func:`mel_patches`).
+    all_windows : bool
+        False: only the training patches (``is_snippet``).
+
+    Returns
+    -------
+    patches : np.ndarray, float32, shape (n_patches, 187, 96)
+    start_s : np.ndarray, float64, shape (n_patches,)
+    is_snippet : np.ndarray, bool, shape (n_patches,)
+
+    Raises
+    ------
+    divconq.errors.DamagedFileError
+        If the file is truncated, fails a checksum or holds NaN or infinity.
+    ValueError
+        If it is no log-mel of the musicnn front end (another front end's settings).
+    """
+    from divconq.fileio import check_finite, open_hdf5, read_attrs
+
+    with open_hdf5(path) as h5:
+        attrs = read_attrs(h5.attrs)
+        mel = h5["log_mel"][()]
+    diff = [k for k, v in MEL_ATTRS.items() if attrs.get(k) != v]
+    if diff or mel.ndim != 2 or mel.shape[1] != musicnn.N_MELS:
+        raise ValueError(
+            f"{path}: not a log-mel of the musicnn front end ({MEL_ATTRS}); rebuild it"
+        )
+    check_finite(path, "log_mel", mel)
+    patches, starts, is_snippet = mel_patches(mel, params)
+    if not all_windows:
+        keep = is_snippet
+        patches, starts, is_snippet = patches[keep], starts[keep], is_snippet[keep]
+    return patches, starts.astype(np.float64) / FRAME_RATE, is_snippet
+
+
+def n_mel_patches(n_frames: int, params: EmbeddingParams, all_windows: bool = True) -> int:
+    """How many patches (or training patches) :func:`read_mel_patches` cuts from
+    ``n_frames`` frames."""
+    n = len(window_frames(n_frames, params.hop_s))
+    return n if all_windows else -(-n // params.train_step)
+
+
+def mel_manifest(manifest, results):
+    """The manifest with each track's feature file replaced by its network log-mel
+    file: what a fine-tuning (``trainable: all``) run trains and is evaluated on.
+
+    Parameters
+    ----------
+    manifest : str, Path or pd.DataFrame
+    results : str or Path
+        The workflow's results folder.
+
+    Returns
+    -------
+    pd.DataFrame
+    """
+    from divconq.split import read_manifest
+
+    df = read_manifest(manifest).copy()
+    df["spectrogram"] = [str(mel_path(results, t)) for t in df["track"]]
     return df

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from divconq.features import FeatureParams
-from divconq.inputs import EMBEDDING_INPUTS, INPUTS
+from divconq.inputs import EMBEDDING_INPUTS, INPUTS, PRETRAINED_INPUTS
 from divconq.sysinfo import prefer_onednn
 
 # TensorFlow reads this once, when it is first imported: oneDNN's kernels on any AVX2
@@ -55,7 +55,9 @@ class Bundle:
     input : str
         ``snippets`` (3-s windows of ``mel_db``), ``clip`` (``clip_mel_db``),
         ``embeddings`` (a pretrained network's vector of each 3-s patch) or
-        ``embedding_mean`` (their mean over the track; :mod:`divconq.inputs`).
+        ``embedding_mean`` (their mean over the track) or ``musicnn_mel`` (the
+        network's log-mel of each 3-s patch, for a model that holds the fine-tuned
+        network; :mod:`divconq.inputs`).
     mean, std : np.ndarray, float32, shape (n_mels,) or (width,)
         Per-mel-band (per-dimension) normalization (training split statistics).
     info : dict
@@ -78,9 +80,14 @@ class Bundle:
     @property
     def window_shape(self) -> tuple[int, int]:
         """(bands, frames) of one scored window as stored: (n_mels, n_frames), or
-        (width, 1) for an embedding (a one-frame "spectrogram")."""
+        (width, 1) for an embedding (a one-frame "spectrogram"), (96, 187) for a
+        network log-mel patch."""
         if self.input in EMBEDDING_INPUTS:
             return (self.params.width, 1)
+        if self.input == "musicnn_mel":
+            from divconq.musicnn import N_MELS, PATCH_FRAMES
+
+            return (N_MELS, PATCH_FRAMES)
         return (self.params.n_mels, self.params.n_frames)
 
 
@@ -313,11 +320,15 @@ def load_model_dir(path, fold: bool = True) -> Bundle:
     if missing:
         raise FileNotFoundError(f"model directory {path} has no {' and no '.join(missing)}")
     info = read_preprocessing(path)
-    if info["input"] in EMBEDDING_INPUTS:
+    if info["input"] in PRETRAINED_INPUTS:
         from divconq.embeddings import EmbeddingParams
 
         params = EmbeddingParams.from_dict(info["features"])
         n_bands, frames = params.width, 1
+        if info["input"] == "musicnn_mel":
+            from divconq.musicnn import N_MELS, PATCH_FRAMES
+
+            n_bands, frames = N_MELS, PATCH_FRAMES
     else:
         params = FeatureParams.from_dict(info["features"])
         n_bands = params.n_mels
@@ -384,7 +395,8 @@ def score_windows(bundle: Bundle, mel_db: np.ndarray, batch_size: int = 256) -> 
         or ``embedding_mean``).
     mel_db : np.ndarray, float32, shape (n_windows, n_mels, n_frames)
         Windows as stored in the per-track HDF5 (``mel_db``); for an embedding
-        model the patches' embeddings, shape (n_windows, width, 1).
+        model the patches' embeddings, shape (n_windows, width, 1); for a
+        fine-tuned network its log-mel patches, shape (n_windows, 96, 187).
     batch_size : int
         Windows per model call (bounds memory: ~52 kB per window).
 
@@ -400,6 +412,11 @@ def score_windows(bundle: Bundle, mel_db: np.ndarray, batch_size: int = 256) -> 
             f"expected windows of shape (n, {bundle.window_shape[0]}, {bundle.window_shape[1]}), "
             f"got {mel_db.shape}"
         )
+    if bundle.input == "musicnn_mel":
+        from divconq.embeddings import BATCH
+
+        # The network's activations are ~25 MB a patch: the embedding stage's batches.
+        batch_size = min(batch_size, BATCH)
     return _predict(bundle, mel_db, batch_size)
 
 

@@ -47,6 +47,10 @@ Presets (:data:`PRESETS`):
     A timbre model: it cannot memorize melodies or rhythms, which is what the CRNNs
     overfit to on a few hundred real tracks (``README.md``, "Real music").
 
+With ``trainable: all`` an ``emb_linear`` or ``emb_mlp`` head is put on the
+pretrained network itself and everything is fine-tuned on the network's log-mel
+patches (:func:`build_finetune_model`, training settings :data:`FINETUNE_TRAINING`).
+
 Each preset names the input it is shaped for (:attr:`Preset.input`, a kind of
 :data:`divconq.inputs.INPUTS`); the workflow refuses an experiment whose ``input`` differs.
 
@@ -56,6 +60,18 @@ TensorFlow is imported inside the functions: importing this module is cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+#: Training settings of a fine-tuning experiment (``trainable: all``): they replace
+#: the head preset's (made for a small head on fixed vectors) and are replaced by
+#: the experiment's own ``training:``. The article's batch size and learning rate:
+#: the whole network trains, and 1e-3 would soon wash out what it learned before.
+FINETUNE_TRAINING = (
+    ("batch_size", 32),
+    ("epochs", 30),
+    ("learning_rate", 1.0e-4),
+    ("patience", 5),
+    ("lr_patience", 3),
+)
 
 
 @dataclass(frozen=True)
@@ -294,13 +310,85 @@ def build_model(
         raise ValueError(f"input_shape must be (time, mel, channels), not {input_shape}")
     inputs = keras.Input(shape=tuple(input_shape), name="mel_db")
     x = BODIES[spec.architecture](spec, inputs, batch_norm)
+    outputs = _softmax_head(spec, x, n_classes)
+    label = preset if isinstance(preset, str) else spec.architecture
+    return keras.Model(inputs, outputs, name=name or label)
+
+
+def _softmax_head(spec: Preset, x, n_classes: int):
+    """Dropout, dense, softmax: the end every model shares."""
+    import keras
+    from keras import layers
+
     if spec.dropout:
         x = layers.Dropout(spec.dropout, name="dropout")(x)
     decay = keras.regularizers.L2(spec.l2) if spec.l2 else None
     x = layers.Dense(n_classes, kernel_regularizer=decay, name="logits")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    label = preset if isinstance(preset, str) else spec.architecture
-    return keras.Model(inputs, outputs, name=name or label)
+    return layers.Activation("softmax", dtype="float32", name="softmax")(x)
+
+
+def build_finetune_model(
+    preset, n_classes: int, checkpoint: str, layer: str, pretrained: bool = True
+):
+    """A pretrained network with a head on its ``layer``, all of it trainable
+    (``trainable: all``, input kind ``musicnn_mel``).
+
+    The network (:func:`divconq.musicnn.load`, ``trainable=True``, with the
+    original's dropout before its dense layers) reads a patch's log-mel; its batch
+    normalizations are frozen in inference mode (their trained statistics and scales:
+    Keras' advice for fine-tuning, as batches of 32 would give noisy statistics),
+    while every convolution and dense layer trains. The layer's
+    vector goes through a batch normalization (a learned standardization: the
+    frozen heads are fed embeddings standardized with training statistics) and then
+    the head preset's dense layers, dropout and softmax.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        A head on embeddings (``architecture: dense``: ``emb_linear``, ``emb_mlp``).
+    n_classes : int
+    checkpoint : str
+        A key of :data:`divconq.musicnn.CHECKPOINTS`.
+    layer : str
+        The network's output the head reads (``pool``, ``penultimate``, ``tags``).
+    pretrained : bool
+        Load the checkpoint's weights (False: the same graph untrained, for
+        weights that are set right after, as the export does).
+
+    Returns
+    -------
+    keras.Model
+        Input ``(batch, 187, 96, 1)`` float32 log-mel patches (time, mel, 1),
+        output ``(batch, n_classes)`` softmax scores.
+    """
+    import keras
+    from keras import layers
+
+    from divconq import musicnn
+
+    spec = get_preset(preset)
+    if spec.architecture != "dense":
+        raise ValueError(
+            f"fine-tuning puts a head on the network's {layer} layer; model preset "
+            f"{preset!r} is no head on embeddings (choose emb_linear or emb_mlp)"
+        )
+    if pretrained:
+        network = musicnn.load(checkpoint, layers=(layer,), trainable=True)
+    else:
+        network = musicnn.build(checkpoint, (layer,), trainable=True)
+    for sub in network.layers:
+        # A frozen batch norm runs in inference mode (Keras 3), also inside fit and
+        # after a reload; `training=False` at the call would not survive either.
+        if isinstance(sub, layers.BatchNormalization):
+            sub.trainable = False
+    inputs = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS, 1), name="mel_db")
+    x = layers.Reshape((musicnn.PATCH_FRAMES, musicnn.N_MELS), name="patch")(inputs)
+    x = network(x)[layer]
+    x = layers.BatchNormalization(momentum=0.9, name="embedding_bn")(x)
+    x = _dense_body(spec, x, layers.BatchNormalization)
+    outputs = _softmax_head(spec, x, n_classes)
+    name = preset if isinstance(preset, str) else spec.architecture
+    return keras.Model(inputs, outputs, name=f"{checkpoint}_{name}")
 
 
 def _crnn_body(spec: Preset, inputs, batch_norm):

@@ -51,6 +51,19 @@ def _read_embeddings(bundle, path):
     return SimpleNamespace(mel_db=values[:, :, None], start_s=start_s, is_snippet=is_snippet)
 
 
+def _read_mel_patches(bundle, path):
+    """A network log-mel file as windows: ``mel_db`` (n, 96, 187) patches (mel, time),
+    cut at the model's patch hops, ``start_s``, ``is_snippet``."""
+    from types import SimpleNamespace
+
+    from divconq.embeddings import read_mel_patches
+
+    patches, start_s, is_snippet = read_mel_patches(path, bundle.params)
+    return SimpleNamespace(
+        mel_db=patches.transpose(0, 2, 1), start_s=start_s, is_snippet=is_snippet
+    )
+
+
 def score_tracks(
     bundle,
     tracks: pd.DataFrame,
@@ -66,7 +79,8 @@ def score_tracks(
         From :func:`divconq.inference.load_model_dir`.
     tracks : pd.DataFrame
         ``track`` and ``spectrogram`` (path of the per-track HDF5; of the embedding
-        file for an embedding model), in scoring order.
+        file for an embedding model, of the network log-mel file for a fine-tuned
+        one), in scoring order.
     batch_size : int
         Model batch size.
     chunk_windows : int
@@ -101,6 +115,8 @@ def score_tracks(
         path = spectrogram_path(h5_path, base_dir)
         if kind in EMBEDDING_INPUTS:
             feats = _read_embeddings(bundle, path)
+        elif kind == "musicnn_mel":
+            feats = _read_mel_patches(bundle, path)
         else:
             feats, file_params, _ = read_hdf5(path, clip=(kind == "clip"))
             check_params(getattr(bundle, "params", None), file_params, h5_path)

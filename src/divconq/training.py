@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 from divconq.fileio import atomic_path, write_text
-from divconq.inputs import EMBEDDING_INPUTS
+from divconq.inputs import PRETRAINED_INPUTS
 from divconq.sampling import EpochOrder, WindowDraw
 from divconq.sysinfo import describe
 from divconq.training_config import TrainConfig
@@ -124,16 +124,18 @@ def describe_run(data: TrainingData, cfg: TrainConfig, *, experiment, seed, pres
         "seed": int(seed),
         "preset": preset,
     }
-    if input in EMBEDDING_INPUTS:
+    if input in PRETRAINED_INPUTS:
         from divconq.musicnn import weights_info
 
-        # Where the network in front of this head comes from (not in the folder).
+        # Where the network comes from: in front of this head (not in the folder),
+        # or where the fine-tuned network in the folder started.
         info = weights_info(data.params.model)
         preprocessing["pretrained"] = {
             "package": info["package"],
             "version": info["version"],
             "checkpoint": Path(info["checkpoint"]).name,
             "license": info["license"],
+            "trainable": "all" if input == "musicnn_mel" else "head",
         }
     fp = fingerprint(
         {
@@ -194,7 +196,9 @@ def make_sequences(data: TrainingData, cfg: TrainConfig, seed: int, input: str):
         monitor = cfg.monitor.removeprefix("val_")
         log.warning("no validation samples: callbacks and checkpoints use training %s", monitor)
         return train_seq, None, monitor
-    val_batch = cfg.batch_size if input == "clip" else max(cfg.batch_size, 128)
+    # Small inputs score faster in larger batches; a clip or a pretrained network's
+    # patch (~25 MB of activations) would cost too much memory.
+    val_batch = cfg.batch_size if input in ("clip", "musicnn_mel") else max(cfg.batch_size, 128)
     val_order = EpochOrder(len(data.val.x), val_batch, shuffle=False, seed=0)
     val_seq = ArraySequence(data.val.x, one_hot(data.val.y, n_classes), val_order)
     return train_seq, val_seq, cfg.monitor
@@ -353,6 +357,7 @@ def train(
     input: str = "snippets",
     config: TrainConfig | dict | None = None,
     layer: str | None = None,
+    embedding=None,
     state_dir=None,
     base_dir=None,
     callbacks=(),
@@ -372,13 +377,17 @@ def train(
     preset : str
         :data:`divconq.model.PRESETS` name.
     input : str
-        ``snippets``, ``clip`` or ``embeddings`` (the manifest's ``spectrogram``
+        ``snippets``, ``clip``, ``embeddings`` (the manifest's ``spectrogram``
         column then names the embedding files,
-        :func:`divconq.embeddings.feature_manifest`).
+        :func:`divconq.embeddings.feature_manifest`), ``embedding_mean``, or
+        ``musicnn_mel`` to fine-tune the pretrained network with the head (the
+        column names the network log-mel files, :func:`divconq.embeddings.mel_manifest`).
     config : TrainConfig or dict, optional
         Hyper-parameters (the config's ``training`` section).
     layer : str, optional
         ``input: embeddings``: the embedding layer the head is trained on.
+    embedding : divconq.embeddings.EmbeddingParams, optional
+        ``input: musicnn_mel``: the network, the layer the head reads and the patch hops.
     state_dir : str or Path, optional
         Resume state folder (default: ``<out_dir>.resume`` next to ``out_dir``).
     base_dir : str or Path, optional
@@ -395,21 +404,33 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     t_start = time.perf_counter()
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out_dir)
-    data = prepare_data(manifest, cfg, input, base_dir, layer=layer)
+    data = prepare_data(manifest, cfg, input, base_dir, layer=layer, embedding=embedding)
     _log_data(data, experiment, seed)
     preprocessing, fp = describe_run(
         data, cfg, experiment=experiment, seed=seed, preset=preset, input=input
     )
 
-    from divconq.model import build_model
+    from divconq.model import build_finetune_model, build_model
     from divconq.training_keras import compile_model, configure_tensorflow
 
     env = configure_tensorflow(seed, cfg.threads, cfg.deterministic, cfg.mixed_precision)
     sequences = make_sequences(data, cfg, seed, input)
     n_classes, shape = len(data.class_names), data.train.x.shape[1:]
+    if input == "musicnn_mel":
+        # The pretrained network and the head; Keras' batch norm (the fused one
+        # would not load the checkpoint's variables by their names).
+        network = partial(
+            build_finetune_model, preset, n_classes, data.params.model, data.params.layer
+        )
+        trained = final = partial(network, pretrained=False)
+    else:
+        network = partial(build_model, preset, n_classes, shape, fused_batchnorm=True)
+        # Trained with the fused batch-norm layer; exported with Keras' own.
+        trained = network
+        final = partial(build_model, preset, n_classes, shape)
 
     def build():
-        model = build_model(preset, n_classes, shape, fused_batchnorm=True)
+        model = network()
         compile_model(model, cfg.learning_rate)
         return model
 
@@ -432,9 +453,6 @@ def train(
         "fingerprint": fp,
         "t_start": t_start,
     }
-    # Trained with the fused batch-norm layer; exported with Keras' own.
-    trained = partial(build_model, preset, n_classes, shape, fused_batchnorm=True)
-    final = partial(build_model, preset, n_classes, shape)
     return export(out_dir, state, state_dir, final, preprocessing, facts, trained=trained)
 
 

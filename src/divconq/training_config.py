@@ -148,12 +148,16 @@ class TrainConfig:
         )
 
 
-def experiment_training(section: dict, preset: str, overrides: dict | None = None) -> dict:
+def experiment_training(
+    section: dict, preset: str, overrides: dict | None = None, trainable: str = "head"
+) -> dict:
     """The training settings of one experiment, before :meth:`TrainConfig.from_dict`.
 
     Three layers, later ones win: the config's ``training`` section (every
     experiment's), the model preset's own settings (:attr:`divconq.model.Preset.training`,
-    e.g. ``band_stats``' batch size), the experiment's ``training:``.
+    e.g. ``band_stats``' batch size), the experiment's ``training:``. A fine-tuning
+    experiment (``trainable: all``) has :data:`divconq.model.FINETUNE_TRAINING`
+    instead of its head preset's settings.
 
     Parameters
     ----------
@@ -163,12 +167,15 @@ def experiment_training(section: dict, preset: str, overrides: dict | None = Non
         The experiment's ``model``.
     overrides : dict, optional
         The experiment's ``training:``.
+    trainable : str
+        The experiment's ``trainable``: ``head`` or ``all``.
 
     Returns
     -------
     dict
         A new dict; the inputs are not changed.
     """
-    from divconq.model import get_preset
+    from divconq.model import FINETUNE_TRAINING, get_preset
 
-    return {**section, **dict(get_preset(preset).training), **(overrides or {})}
+    own = FINETUNE_TRAINING if trainable == "all" else get_preset(preset).training
+    return {**section, **dict(own), **(overrides or {})}

@@ -18,6 +18,7 @@ import pandas as pd
 from divconq.features import CLIP_HINT, FeatureParams, read_params
 from divconq.fileio import check_finite, open_hdf5
 from divconq.inputs import EMBEDDING_INPUTS, INPUTS, WHOLE_TRACK_INPUTS
+from divconq.musicnn import PATCH_FRAMES
 from divconq.split import read_manifest, spectrogram_path
 
 #: Snippets per chunk when computing statistics and normalizing (bounds temporaries).
@@ -54,12 +55,22 @@ def class_names_of(manifest: pd.DataFrame) -> list[str]:
     return names
 
 
-def _track_shape(h5, path, input: str, all_windows: bool, layer=None) -> tuple[int, tuple]:
+def _track_shape(
+    h5, path, input: str, all_windows: bool, layer=None, embedding=None
+) -> tuple[int, tuple]:
     """(samples of this track, (mel, time) of one sample) from the HDF5 metadata.
 
     An embedding file's sample is one vector of its ``layer``: (width, 1); with
-    ``input: embedding_mean`` one per track.
+    ``input: embedding_mean`` one per track. A network log-mel file's sample is a
+    patch, (96, 187), cut at the hops of ``embedding``.
     """
+    if input == "musicnn_mel":
+        from divconq.embeddings import n_mel_patches
+
+        if "log_mel" not in h5:
+            raise ValueError(f"{path} is no network log-mel file (it has no log_mel)")
+        n_frames, n_mels = h5["log_mel"].shape
+        return n_mel_patches(n_frames, embedding, all_windows), (n_mels, PATCH_FRAMES)
     if input in EMBEDDING_INPUTS:
         if layer not in h5:
             raise ValueError(f"{path} has no embedding layer {layer!r}")
@@ -78,9 +89,12 @@ def _track_shape(h5, path, input: str, all_windows: bool, layer=None) -> tuple[i
     return int(h5["is_snippet"][()].sum()), shape
 
 
-def _file_params(h5, input: str, layer):
+def _file_params(h5, input: str, layer, embedding=None):
     """The parameters a file's samples were made with: FeatureParams, or
-    EmbeddingParams for an embedding file (with the layer read from it)."""
+    EmbeddingParams for an embedding file (with the layer read from it), or
+    ``embedding`` itself for a network log-mel file (cut at its hops)."""
+    if input == "musicnn_mel":
+        return embedding
     if input not in EMBEDDING_INPUTS:
         return read_params(h5.attrs)
     from divconq.embeddings import EmbeddingParams
@@ -91,13 +105,13 @@ def _file_params(h5, input: str, layer):
     return EmbeddingParams(layer=layer, **{k: attrs[k] for k in keys})
 
 
-def _scan_split(paths, split: str, input: str, all_windows: bool, layer=None):
+def _scan_split(paths, split: str, input: str, all_windows: bool, layer=None, embedding=None):
     """Pass 1: per-track sample counts, the common feature parameters and sample shape."""
     counts, params, shape = [], None, None
     for p in paths:
         with open_hdf5(p) as h5:
-            file_params = _file_params(h5, input, layer)
-            n, s = _track_shape(h5, p, input, all_windows, layer)
+            file_params = _file_params(h5, input, layer, embedding)
+            n, s = _track_shape(h5, p, input, all_windows, layer, embedding)
         if params is None:
             params, shape = file_params, s
         elif file_params != params or s != shape:
@@ -117,6 +131,7 @@ def load_split(
     base_dir=None,
     all_windows: bool = False,
     layer: str | None = None,
+    embedding=None,
 ) -> tuple[SplitData, FeatureParams | None]:
     """Load every training sample of one split into one float32 array.
 
@@ -133,7 +148,10 @@ def load_split(
         ``embeddings``: the ``layer`` of each training patch of the embedding files
         (the manifest's ``spectrogram`` column then names them,
         :func:`divconq.embeddings.feature_manifest`); ``embedding_mean``: the mean
-        of that layer over every patch of the track (one sample per track).
+        of that layer over every patch of the track (one sample per track);
+        ``musicnn_mel``: the network's log-mel patches of each track (the manifest's
+        ``spectrogram`` column names the files, :func:`divconq.embeddings.mel_manifest`),
+        cut at the hops of ``embedding``.
     base_dir : str or Path, optional
         Folder relative ``spectrogram`` paths are tried against if they do not exist
         as given (they are relative to the workflow's working directory).
@@ -142,6 +160,8 @@ def load_split(
         not only the fixed snippets.
     layer : str, optional
         Embedding inputs: the layer (``pool``, ``penultimate``, ``tags``).
+    embedding : divconq.embeddings.EmbeddingParams, optional
+        ``input: musicnn_mel``: the patch hops (and what the returned parameters are).
 
     Returns
     -------
@@ -162,11 +182,13 @@ def load_split(
         raise ValueError(f"input must be one of {', '.join(INPUTS)}, not {input!r}")
     if input in EMBEDDING_INPUTS and not layer:
         raise ValueError(f"input: {input} needs the embedding layer")
+    if input == "musicnn_mel" and embedding is None:
+        raise ValueError("input: musicnn_mel needs the embedding parameters (patch hops)")
     df = read_manifest(manifest)
     rows = df[df["split"] == split].sort_values("track")
     index = {name: i for i, name in enumerate(class_names)}
     paths = [spectrogram_path(p, base_dir) for p in rows["spectrogram"]]
-    counts, params, shape = _scan_split(paths, split, input, all_windows, layer)
+    counts, params, shape = _scan_split(paths, split, input, all_windows, layer, embedding)
     if shape is None:
         return SplitData(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64), []), None
     n_mels, n_frames = shape
@@ -178,26 +200,43 @@ def load_split(
     for track, label, p, n in zip(rows["track"], rows["label"], paths, counts, strict=True):
         if str(label) not in index:
             raise ValueError(f"track {track}: label {label!r} is not a known class")
-        with open_hdf5(p) as h5:
-            if input == "embedding_mean":
-                x[i, 0, :, 0] = h5[layer][()].mean(axis=0, dtype=np.float64)
-            elif input == "embeddings":
-                values = h5[layer][()]
-                x[i : i + n, 0, :, 0] = values if all_windows else values[h5["is_snippet"][()]]
-            elif input == "clip":
-                x[i, :, :, 0] = h5["clip_mel_db"][()].T
-            elif all_windows:
-                x[i : i + n, :, :, 0] = h5["mel_db"][()].transpose(0, 2, 1)
-            else:
-                mask = h5["is_snippet"][()]
-                x[i : i + n, :, :, 0] = h5["mel_db"][()][mask].transpose(0, 2, 1)
+        if input == "musicnn_mel":
+            from divconq.embeddings import read_mel_patches
+
+            x[i : i + n, :, :, 0] = read_mel_patches(p, embedding, all_windows)[0]
+        else:
+            _read_track(p, input, all_windows, layer, x[i : i + n])
         # NaN or infinity would turn every weight into NaN at the first batch.
-        name = layer if input in EMBEDDING_INPUTS else {"clip": "clip_mel_db"}.get(input, "mel_db")
-        check_finite(p, name, x[i : i + n])
+        check_finite(p, _dataset_name(input, layer), x[i : i + n])
         y[i : i + n] = index[str(label)]
         sample_tracks.extend([str(track)] * n)
         i += n
     return SplitData(x, y, sample_tracks), params
+
+
+def _dataset_name(input: str, layer) -> str:
+    """The HDF5 dataset an input kind's samples come from (for error messages)."""
+    if input in EMBEDDING_INPUTS:
+        return layer
+    return {"clip": "clip_mel_db", "musicnn_mel": "log_mel"}.get(input, "mel_db")
+
+
+def _read_track(path, input: str, all_windows: bool, layer, out: np.ndarray) -> None:
+    """Fill ``out``, shape (n, time, mel, 1), with one track's samples of a feature
+    or embedding file (``n`` from :func:`_track_shape`)."""
+    with open_hdf5(path) as h5:
+        if input == "embedding_mean":
+            out[0, 0, :, 0] = h5[layer][()].mean(axis=0, dtype=np.float64)
+        elif input == "embeddings":
+            values = h5[layer][()]
+            out[:, 0, :, 0] = values if all_windows else values[h5["is_snippet"][()]]
+        elif input == "clip":
+            out[0, :, :, 0] = h5["clip_mel_db"][()].T
+        elif all_windows:
+            out[:, :, :, 0] = h5["mel_db"][()].transpose(0, 2, 1)
+        else:
+            mask = h5["is_snippet"][()]
+            out[:, :, :, 0] = h5["mel_db"][()][mask].transpose(0, 2, 1)
 
 
 def band_statistics(x: np.ndarray, chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
@@ -303,7 +342,7 @@ class TrainingData:
     load_s: float
 
 
-def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=None):
+def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=None, embedding=None):
     """Step 1: load the train and val samples and normalize both with train statistics.
 
     No TensorFlow: bad inputs fail before it starts.
@@ -319,10 +358,15 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=No
         See :func:`load_split`.
     layer : str, optional
         Embedding inputs: the embedding layer.
+    embedding : divconq.embeddings.EmbeddingParams, optional
+        ``input: musicnn_mel``: the network and patch hops.
 
     Returns
     -------
     TrainingData
+        For ``musicnn_mel`` the normalization is none (mean 0, std 1): the
+        pretrained network standardizes its input itself, with the statistics it
+        was trained with.
     """
     if input in WHOLE_TRACK_INPUTS and cfg.sampling == "epoch":
         raise ValueError(
@@ -333,17 +377,23 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=No
     class_names = class_names_of(df)
     all_windows = cfg.sampling == "epoch"
     train_data, params = load_split(
-        df, "train", class_names, input, base_dir, all_windows, layer=layer
+        df, "train", class_names, input, base_dir, all_windows, layer=layer, embedding=embedding
     )
-    val_data, val_params = load_split(df, "val", class_names, input, base_dir, layer=layer)
+    val_data, val_params = load_split(
+        df, "val", class_names, input, base_dir, layer=layer, embedding=embedding
+    )
     if params is None or len(train_data.x) == 0:
         raise ValueError("the manifest has no training samples")
     if val_params is not None and val_params != params:
         raise ValueError("train and val spectrograms have different feature parameters")
-    mean, std = band_statistics(train_data.x)
-    normalize_inplace(train_data.x, mean, std)
-    if len(val_data.x):
-        normalize_inplace(val_data.x, mean, std)
+    if input == "musicnn_mel":
+        n_mels = train_data.x.shape[2]
+        mean, std = np.zeros(n_mels), np.ones(n_mels)
+    else:
+        mean, std = band_statistics(train_data.x)
+        normalize_inplace(train_data.x, mean, std)
+        if len(val_data.x):
+            normalize_inplace(val_data.x, mean, std)
     tracks = df[df["split"].isin(["train", "val"])].sort_values(["split", "track"])
     tracks = tracks[["track", "label", "split"]]
     load_s = time.perf_counter() - t0

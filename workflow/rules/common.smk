@@ -164,6 +164,7 @@ def data_targets(wildcards=None):
         [f"{RESULTS}/mp3/{t}.mp3" for t in tracks]
         + [f"{RESULTS}/spectrograms/{t}.h5" for t in tracks]
         + [f for m in embedding_models() for f in embedding_files_of(m)]
+        + (musicnn_mel_files() if finetuning() else [])
         + [f"{RESULTS}/split/manifest.csv"]
     )
 
@@ -184,9 +185,11 @@ def embedding_params_json(model):
 
 
 def embedding_models():
-    """Checkpoints of the enabled embedding experiments, sorted."""
+    """Checkpoints of the enabled experiments on embedding files, sorted."""
     specs = [train_spec(e) for e in enabled_experiments()]
-    return sorted({s["embedding"]["model"] for s in specs if "embedding" in s})
+    return sorted(
+        {s["embedding"]["model"] for s in specs if "embedding" in s and "trainable" not in s}
+    )
 
 
 def embedding_files_of(model):
@@ -194,10 +197,23 @@ def embedding_files_of(model):
     return [f"{RESULTS}/embeddings/{model}/{t['track']}.h5" for t in usable_tracks()]
 
 
+def finetuning():
+    """Whether an enabled experiment fine-tunes its network (trainable: all)."""
+    return any("trainable" in train_spec(e) for e in enabled_experiments())
+
+
+def musicnn_mel_files():
+    """The network log-mel file of every usable track (rule musicnn_mel)."""
+    return [f"{RESULTS}/musicnn_mels/{t['track']}.h5" for t in usable_tracks()]
+
+
 def experiment_features(wildcards):
     """Per-track files an experiment's jobs read besides the manifest: the embedding
-    files for input embeddings (the spectrograms are the manifest's own inputs)."""
+    files for input embeddings, the network log-mel files when it fine-tunes the
+    network (the spectrograms are the manifest's own inputs)."""
     spec = train_spec(wildcards.experiment)
+    if "trainable" in spec:
+        return musicnn_mel_files()
     if "embedding" not in spec:
         return []
     return embedding_files_of(spec["embedding"]["model"])
@@ -235,21 +251,28 @@ def experiment_seeds(experiment):
 
 def train_spec(experiment):
     """The config entry of one experiment (input, model; embedding model and layer
-    for the embedding inputs)."""
+    for the embedding inputs; `trainable: all` and the patch hops when it fine-tunes
+    the network, whose patches are cut when read)."""
     exp = experiment_entry(experiment)
     spec = {"input": exp["input"], "model": exp["model"]}
     if exp["input"] in EMBEDDING_INPUTS:
         spec["embedding"] = configcheck.experiment_embedding(config, experiment)
+    # Only when set: a new key in a rule's params would rerun every trained model.
+    if exp.get("trainable") == "all":
+        spec["trainable"] = "all"
+        spec["embedding"] |= {k: EMBEDDING[k] for k in ("hop_s", "train_hop_s")}
     return spec
 
 
 def train_params(experiment):
     """Training hyper-parameters of one experiment: `training`, its model preset's own
     settings (band_stats: batch size, epochs), then the experiment's `training:`."""
+    spec = train_spec(experiment)
     merged = experiment_training(
         TRAINING,
-        train_spec(experiment)["model"],
+        spec["model"],
         experiment_entry(experiment)["training"],
+        spec.get("trainable", "head"),
     )
     return {
         k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS

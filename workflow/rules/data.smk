@@ -70,6 +70,25 @@ rule spectrogram:
         " > {log:q} 2>&1"
 
 
+# The pretrained network's own log-mel of a whole track (divconq.embeddings), for
+# experiments that fine-tune the network (trainable: all): patches are cut from it
+# when it is read. Decoding and a mel spectrogram, no TensorFlow.
+rule musicnn_mel:
+    input:
+        source_audio,
+    output:
+        f"{RESULTS}/musicnn_mels/{{label}}/{{track}}.h5",
+    log:
+        f"{RESULTS}/logs/musicnn_mel/{{label}}/{{track}}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        track=lambda wc: f"{wc.label}/{wc.track}",
+    shell:
+        "python -m divconq.cli musicnn-mel {input:q} {output:q} --track {params.track:q}"
+        " > {log:q} 2>&1"
+
+
 # Pretrained embeddings of every 3-s patch (divconq.embeddings), for experiments with
 # input: embeddings: one HDF5 per track and checkpoint, from the decoded source audio
 # at 16 kHz. A job starts TensorFlow and the network (~9 CPU-s), then embeds ~1 CPU-s

@@ -13,7 +13,12 @@ log_to(snakemake.log[0])
 out_dir = Path(snakemake.output.metrics).parent
 manifest = snakemake.input.manifest
 spec = snakemake.params.spec
-if "embedding" in spec:
+if "trainable" in spec:
+    from divconq.embeddings import mel_manifest
+
+    # Fine-tuned network: the tracks' network log-mel files stand in for their spectrograms.
+    manifest = mel_manifest(manifest, snakemake.params.results)
+elif "embedding" in spec:
     from divconq.embeddings import feature_manifest
 
     # The tracks' embedding files stand in for their spectrograms.

@@ -11,8 +11,14 @@ from divconq.training import train  # noqa: E402
 
 spec = snakemake.params.spec
 config = {**snakemake.params.training, "threads": snakemake.threads, "verbose": 2}
-manifest, layer = snakemake.input.manifest, None
-if "embedding" in spec:
+manifest, input, layer, embedding = snakemake.input.manifest, spec["input"], None, None
+if "trainable" in spec:
+    from divconq.embeddings import EmbeddingParams, mel_manifest
+
+    # Fine-tuning: the network's log-mel files stand in for the spectrograms.
+    manifest = mel_manifest(manifest, snakemake.params.results)
+    input, embedding = "musicnn_mel", EmbeddingParams(**spec["embedding"])
+elif "embedding" in spec:
     from divconq.embeddings import feature_manifest
 
     # The tracks' embedding files stand in for their spectrograms.
@@ -24,7 +30,8 @@ train(
     experiment=snakemake.wildcards.experiment,
     seed=int(snakemake.wildcards.seed),
     preset=spec["model"],
-    input=spec["input"],
+    input=input,
     config=config,
     layer=layer,
+    embedding=embedding,
 )

@@ -192,6 +192,11 @@ class Predictor:
             musicnn.weights_info(p.model)
             load_network(p.model)
             shape = (p.width, 1)
+        elif self.input == "musicnn_mel":
+            # The fine-tuned network is in the model folder: no package needed.
+            from divconq.musicnn import N_MELS, PATCH_FRAMES
+
+            shape = (N_MELS, PATCH_FRAMES)
         else:
             shape = (p.n_mels, p.n_clip_frames if self.input == "clip" else p.n_frames)
         for n in (1, 2):
@@ -228,7 +233,9 @@ class Predictor:
         scoring overlap; memory stays bounded). A clip model scores the first
         ``clip_s`` seconds as one input; an embedding model embeds the patches of the
         whole track with the pretrained network
-        (:func:`divconq.embeddings.track_embeddings`, the embedding stage's code).
+        (:func:`divconq.embeddings.track_embeddings`, the embedding stage's code); a
+        fine-tuned network's model scores the network's log-mel patches of the
+        whole track (:func:`divconq.embeddings.patch_log_mels`).
 
         Returns
         -------
@@ -253,6 +260,14 @@ class Predictor:
                 mean = values.mean(axis=0, dtype=np.float64).astype(np.float32)
                 return np.zeros(1), self.score_windows(mean[None, :, None]), len(y)
             return emb.start_s, self.score_windows(values[:, :, None]), len(y)
+        if self.input == "musicnn_mel":
+            from divconq.embeddings import FRAME_RATE, patch_log_mels
+
+            # The training files' patches, cut by the same code (mel, time as stored).
+            y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
+            patches, starts = patch_log_mels(y, p)[:2]
+            scores = self.score_windows(patches.transpose(0, 2, 1))
+            return starts.astype(np.float64) / FRAME_RATE, scores, len(y)
         # Looked up at each call, so that a replaced score_windows is used.
         return scores_of_stream(
             pieces,
