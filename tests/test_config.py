@@ -128,6 +128,7 @@ def test_experiment_defaults_filled():
         "model": "small_30s",
         "input": "clip",
         "enabled": True,
+        "trainable": "head",
         "training": {},
     }
 

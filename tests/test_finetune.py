@@ -245,7 +245,7 @@ def test_a_killed_fine_tuning_resumes_to_the_same_model(dataset, finetuned, tmp_
 def _config(**experiment):
     return {
         "embedding": {"model": "msd_musicnn", "layer": "pool", "hop_s": 1.0, "train_hop_s": 3.0},
-        "training": {"time_masks": 0, "freq_masks": 0, "gain_db": 0.0},
+        "training": {"time_masks": 0, "freq_masks": 0, "gain_db": 0.0, "seeds": [0]},
         "experiments": {"e": {"enabled": True, **experiment}},
     }
 
@@ -275,3 +275,80 @@ def test_fine_tuning_has_its_own_training_defaults():
     tuned = experiment_training(section, "emb_mlp", {"epochs": 3}, trainable="all")
     assert tuned["learning_rate"] == 1e-4 and tuned["batch_size"] == 32
     assert tuned["epochs"] == 3 and tuned["patience"] == 5
+
+
+@pytest.fixture(scope="module")
+def frozen_head(dataset):
+    """A linear head trained on the frozen network's embedding files of the same tracks
+    (written by ``divconq embed``): what ``head_from`` starts a fine-tuning from."""
+    from divconq.cli import main
+    from divconq.embeddings import embedding_path, feature_manifest
+    from divconq.training import train
+
+    root, manifest = dataset
+    for track, wav in zip(manifest["track"], manifest["path"], strict=True):
+        dst = embedding_path(root, "msd_musicnn", track)
+        assert main(["embed", wav, str(dst), "--track", track, "--threads", "2"]) == 0
+    emb_manifest = feature_manifest(manifest, root, "msd_musicnn")
+    out = root / "models" / "head" / "seed0"
+    config = {"epochs": 5, "batch_size": 4, "learning_rate": 1e-2, "threads": 2, "verbose": 0}
+    train(emb_manifest, out, experiment="head", seed=0, preset="emb_linear",
+          input="embeddings", layer="pool", config=config)  # fmt: skip
+    return out, emb_manifest
+
+
+def test_fine_tuning_from_a_trained_head_starts_where_it_ends(dataset, frozen_head, tmp_path):
+    """head_from (linear probing, then fine-tuning): before its first step the model of
+    network and head scores every patch as the frozen head scores its embedding."""
+    from divconq.evaluation import evaluate, read_window_scores
+    from divconq.model import build_finetune_model
+    from divconq.training import read_head, train
+
+    root, manifest = dataset
+    head_dir, emb_manifest = frozen_head
+    head, standardization, record = read_head(head_dir, PARAMS, ["high", "low"])
+    assert record["experiment"] == "head" and len(record["sha256"]) == 64
+    model = build_finetune_model(
+        "emb_linear", 2, "msd_musicnn", "pool", standardization=standardization, head=head
+    )
+    evaluate(head_dir, emb_manifest, tmp_path / "eval_head", threads=1)
+    ws, _ = read_window_scores(tmp_path / "eval_head" / "window_scores.h5")
+    scored = manifest[manifest["split"] != "train"]  # what evaluate scores
+    for track, path in zip(scored["track"], scored["spectrogram"], strict=True):
+        patches, _, _ = read_mel_patches(path, PARAMS)
+        np.testing.assert_allclose(
+            model.predict_on_batch(patches[..., None]), ws.scores[ws.track == track], atol=1e-4
+        )
+    out = tmp_path / "ft" / "seed0"
+    info = train(manifest, out, experiment="ft", seed=0, preset="emb_linear",
+                 input="musicnn_mel", embedding=PARAMS, head_from=head_dir,
+                 config={**CONFIG, "epochs": 1})  # fmt: skip
+    assert info["epochs_run"] == 1
+    prep = json.loads((out / "preprocessing.json").read_text())
+    assert prep["pretrained"]["head_from"] == record
+    # A head on another layer cannot start it.
+    with pytest.raises(ValueError, match="cannot start a fine-tuning"):
+        read_head(head_dir, EmbeddingParams(layer="tags"), ["high", "low"])
+
+
+def test_config_checks_of_head_from():
+    def errors(**experiments):
+        config = _config(input="embeddings", trainable="all", model="emb_mlp")
+        config["experiments"].update(experiments)
+        return [(p[-1], m) for p, m in configcheck._embedding_errors(config)]
+
+    head = {"enabled": True, "input": "embeddings", "model": "emb_mlp"}
+    config = _config(input="embeddings", trainable="all", model="emb_mlp", head_from="mlp")
+    config["experiments"]["mlp"] = head
+    assert configcheck._embedding_errors(config) == []
+    config["experiments"]["e"]["head_from"] = "mpl"
+    (path, message), *_ = configcheck._embedding_errors(config)
+    assert path[-1] == "head_from" and "did you mean 'mlp'" in message
+    config["experiments"]["e"]["head_from"] = "mlp"
+    config["experiments"]["mlp"] = {**head, "model": "emb_linear", "seeds": [1]}
+    (path, message), *_ = configcheck._embedding_errors(config)
+    assert "same model preset" in message and "seeds [0]" in message
+    config["experiments"]["mlp"] = head
+    config["experiments"]["e"]["trainable"] = "head"
+    assert any("for trainable: all only" in m for _, m in configcheck._embedding_errors(config))
+    assert errors() == []

@@ -1,6 +1,8 @@
 """End to end on pretrained embeddings: the tiny config with a linear head on the musicnn
-pool embeddings (2 seeds), from the embedding stage to the table, then ``divconq predict``
-on its model, which must give the evaluation's window scores for the same track."""
+pool embeddings (2 seeds), the mean-embedding head and a fine-tuning of the whole network
+from the linear head's seed 0 (1 epoch), from the embedding and log-mel stages to the
+table, then ``divconq predict`` on their models, which must give the evaluation's window
+scores for the same track."""
 
 import json
 import sys
@@ -20,6 +22,7 @@ pytestmark = [
 
 EXPERIMENT = "emb_linear"
 MEAN = "emb_mean"
+FINETUNE = "emb_finetune"
 
 
 def snakemake(results, *args):
@@ -32,6 +35,10 @@ def snakemake(results, *args):
         f"  {MEAN}:\n"
         "    {input: embedding_mean, model: emb_linear_mean, seeds: 1,\n"
         "     training: {epochs: 3, batch_size: 4}}\n"
+        f"  {FINETUNE}:\n"
+        f"    {{input: embeddings, model: emb_linear, trainable: all, head_from: {EXPERIMENT},\n"
+        "     seeds: 1,\n"
+        "     training: {epochs: 1, batch_size: 6}}\n"
     )
     return run_snakemake(results, *args, configfiles=[*TINY_CONFIGS, extra])
 
@@ -80,6 +87,7 @@ def test_table_and_models(results):
             "version": "0.1.0",
             "checkpoint": "MSD_musicnn",
             "license": "ISC",
+            "trainable": "head",
         }
         # The head alone: the network's weights stay in the installed wheel.
         assert (model_dir / "model.keras").stat().st_size < 200_000
@@ -154,3 +162,39 @@ def test_embed_command_names_a_bad_file(tmp_path):
     assert proc.returncode == 2
     assert str(bad) in proc.stderr
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_fine_tuning_experiment_and_its_predict(results, capsys):
+    """``trainable: all`` from the trained head of the linear-probe experiment (same
+    seed): per-track log-mel files of the network's front end, a model folder holding
+    the whole fine-tuned network, the snippet/window/track table, and ``divconq
+    predict`` giving its scores."""
+    from divconq.audio import load
+    from divconq.embeddings import network_log_mel
+
+    mels = sorted((results / "musicnn_mels").glob("*/*.h5"))
+    assert len(mels) == 15
+    table = pd.read_csv(results / "tables" / "accuracy.csv")
+    levels = set(table[table["experiment"] == FINETUNE]["level"])
+    assert {"snippet", "window_per_track", "track_sum"} <= levels
+    model_dir = results / "models" / FINETUNE / "seed0"
+    prep = json.loads((model_dir / "preprocessing.json").read_text())
+    assert prep["input"] == "musicnn_mel" and prep["pretrained"]["trainable"] == "all"
+    assert prep["pretrained"]["head_from"]["experiment"] == EXPERIMENT
+    assert prep["pretrained"]["head_from"]["seed"] == 0
+    info = json.loads((model_dir / "training.json").read_text())
+    # FINETUNE_TRAINING, then the experiment's own training: keys.
+    assert info["training"]["learning_rate"] == 1e-4 and info["training"]["batch_size"] == 6
+    assert info["n_train"] == 18 and (model_dir / "model.keras").stat().st_size > 1_500_000
+    got, expected, classes = predict_and_evaluation(results, FINETUNE, 2, capsys)
+    assert len(got["windows"]) == len(expected) == 6
+    scores = np.array([[w["scores"][c] for c in classes] for w in got["windows"]])
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    # The file holds the front end's log-mel of the source audio.
+    import h5py
+
+    manifest = pd.read_csv(results / "split" / "manifest.csv")
+    row = manifest.iloc[0]
+    with h5py.File(results / "musicnn_mels" / f"{row['track']}.h5") as h5:
+        stored = h5["log_mel"][()]
+    np.testing.assert_array_equal(stored, network_log_mel(load(row["path"], sr=16000))[0])

@@ -337,6 +337,42 @@ def experiment_embedding(config: dict, name: str) -> dict:
     }
 
 
+def _seeds(config: dict, exp: dict) -> list:
+    seeds = exp.get("seeds", (config.get("training") or {}).get("seeds", 1))
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
+def _head_from_errors(config: dict, name: str) -> list[tuple[tuple, str]]:
+    """``head_from`` of a fine-tuning experiment: an experiment whose trained heads fit
+    it (input embeddings, frozen, same preset, checkpoint, layer; every seed)."""
+    experiments = config.get("experiments") or {}
+    exp = experiments[name]
+    path = ("experiments", name, "head_from")
+    source = exp["head_from"]
+    if exp.get("trainable") != "all":
+        return [(path, "is for trainable: all only (a head to start the fine-tuning from)")]
+    if source not in experiments or not isinstance(experiments[source], dict):
+        guess = closest(source, [k for k in experiments if k != name])
+        hint = f"; did you mean '{guess}'?" if guess else ""
+        return [(path, f"names no experiment: '{source}'{hint}")]
+    head = experiments[source]
+    problems = []
+    if head.get("input") != "embeddings" or head.get("trainable", "head") != "head":
+        problems.append("an experiment with input: embeddings and trainable: head")
+    if head.get("model") != exp.get("model"):
+        problems.append(f"the same model preset ({exp.get('model')}, not {head.get('model')})")
+    if head.get("input") in EMBEDDING_INPUTS and experiment_embedding(
+        config, source
+    ) != experiment_embedding(config, name):
+        problems.append("the same embedding checkpoint and layer")
+    missing = sorted(set(_seeds(config, exp)) - set(_seeds(config, head)))
+    if missing:
+        problems.append(f"the seeds {missing} too")
+    if problems:
+        return [(path, f"'{source}' must be {'; '.join(problems)}")]
+    return []
+
+
 def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
     """Embedding experiments: parameters :class:`divconq.embeddings.EmbeddingParams`
     accepts (a layer the checkpoint has, hops), no log-mel augmentation (fine-tuning:
@@ -374,6 +410,8 @@ def _embedding_errors(config: dict) -> list[tuple[tuple, str]]:
                     "fine-tune (trainable: all is for input: embeddings; remove it)",
                 )
             )
+        if exp.get("head_from") is not None:
+            errors += _head_from_errors(config, name)
         if exp.get("input") not in EMBEDDING_INPUTS:
             if exp.get("embedding"):
                 errors.append(

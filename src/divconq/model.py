@@ -61,6 +61,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 #: Training settings of a fine-tuning experiment (``trainable: all``): they replace
 #: the head preset's (made for a small head on fixed vectors) and are replaced by
 #: the experiment's own ``training:``. The article's batch size and learning rate:
@@ -328,7 +330,13 @@ def _softmax_head(spec: Preset, x, n_classes: int):
 
 
 def build_finetune_model(
-    preset, n_classes: int, checkpoint: str, layer: str, pretrained: bool = True
+    preset,
+    n_classes: int,
+    checkpoint: str,
+    layer: str,
+    pretrained: bool = True,
+    standardization=None,
+    head=None,
 ):
     """A pretrained network with a head on its ``layer``, all of it trainable
     (``trainable: all``, input kind ``musicnn_mel``).
@@ -342,6 +350,13 @@ def build_finetune_model(
     frozen heads are fed embeddings standardized with training statistics) and then
     the head preset's dense layers, dropout and softmax.
 
+    Started from a head trained on the frozen network's embeddings (``head``, the
+    ``head_from`` of the config: linear probing, then fine-tuning, LP-FT, Kumar et al.
+    2022), the vector is standardized with that head's fixed statistics instead and
+    the head's weights are copied: before its first step the model scores as the
+    frozen head does, and the network's features are not pulled about by the
+    gradients of a random head.
+
     Parameters
     ----------
     preset : str or Preset
@@ -354,6 +369,12 @@ def build_finetune_model(
     pretrained : bool
         Load the checkpoint's weights (False: the same graph untrained, for
         weights that are set right after, as the export does).
+    standardization : (array-like, array-like), optional
+        ``(mean, std)`` of the layer's vector, shape (width,): a fixed
+        standardization in place of the batch normalization (with ``head``).
+    head : keras.Model, optional
+        A trained head of the same preset on the same layer (a model folder of an
+        ``input: embeddings`` experiment): its dense weights are copied by layer name.
 
     Returns
     -------
@@ -384,11 +405,42 @@ def build_finetune_model(
     inputs = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS, 1), name="mel_db")
     x = layers.Reshape((musicnn.PATCH_FRAMES, musicnn.N_MELS), name="patch")(inputs)
     x = network(x)[layer]
-    x = layers.BatchNormalization(momentum=0.9, name="embedding_bn")(x)
+    if standardization is None:
+        x = layers.BatchNormalization(momentum=0.9, name="embedding_bn")(x)
+    else:
+        mean, std = (np.asarray(v, dtype=np.float64) for v in standardization)
+        x = layers.Normalization(mean=mean, variance=std**2, name="embedding_norm")(x)
     x = _dense_body(spec, x, layers.BatchNormalization)
     outputs = _softmax_head(spec, x, n_classes)
     name = preset if isinstance(preset, str) else spec.architecture
-    return keras.Model(inputs, outputs, name=f"{checkpoint}_{name}")
+    model = keras.Model(inputs, outputs, name=f"{checkpoint}_{name}")
+    if head is not None:
+        _copy_head(head, model)
+    return model
+
+
+def _copy_head(head, model) -> None:
+    """Copy the weights of the dense layers of ``head`` into the same-named dense
+    layers of ``model``; the two must have the same dense layers."""
+    import keras
+
+    def dense(m):
+        return {layer.name: layer for layer in m.layers if isinstance(layer, keras.layers.Dense)}
+
+    own, theirs = dense(model), dense(head)
+    if sorted(own) != sorted(theirs):
+        raise ValueError(
+            f"the head's dense layers {sorted(theirs)} are not the fine-tuned model's "
+            f"{sorted(own)} (the same model preset is needed)"
+        )
+    for name, layer in theirs.items():
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if shapes != [tuple(w.shape) for w in own[name].weights]:
+            raise ValueError(
+                f"the head's layer {name} has weights of shapes {shapes}, the fine-tuned "
+                f"model's {[tuple(w.shape) for w in own[name].weights]} (other classes?)"
+            )
+        own[name].set_weights(layer.get_weights())
 
 
 def _crnn_body(spec: Preset, inputs, batch_norm):

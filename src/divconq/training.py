@@ -106,8 +106,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def describe_run(data: TrainingData, cfg: TrainConfig, *, experiment, seed, preset, input):
+def describe_run(
+    data: TrainingData, cfg: TrainConfig, *, experiment, seed, preset, input, head=None
+):
     """Step 2: ``preprocessing.json``'s contents and the run's fingerprint.
+
+    Parameters
+    ----------
+    head : dict, optional
+        Fine-tuning from a trained head: its ``experiment``, ``seed`` and the
+        ``sha256`` of its ``model.keras`` (:func:`read_head`).
 
     Returns
     -------
@@ -137,6 +145,8 @@ def describe_run(data: TrainingData, cfg: TrainConfig, *, experiment, seed, pres
             "license": info["license"],
             "trainable": "all" if input == "musicnn_mel" else "head",
         }
+        if head is not None:
+            preprocessing["pretrained"]["head_from"] = head
     fp = fingerprint(
         {
             "version": STATE_VERSION,
@@ -148,6 +158,53 @@ def describe_run(data: TrainingData, cfg: TrainConfig, *, experiment, seed, pres
         }
     )
     return preprocessing, fp
+
+
+def read_head(path, params, class_names: list):
+    """A trained head to start fine-tuning from (``head_from``), checked against the run.
+
+    Parameters
+    ----------
+    path : str or Path
+        Model folder of an ``input: embeddings`` experiment (same fold and seed).
+    params : divconq.embeddings.EmbeddingParams
+        The fine-tuning run's network and layer.
+    class_names : list of str
+
+    Returns
+    -------
+    model : keras.Model
+        The head (input the standardized embedding).
+    standardization : (list, list)
+        Its per-dimension ``mean`` and ``std``.
+    record : dict
+        ``experiment``, ``seed`` and ``sha256`` of its ``model.keras`` (for
+        ``preprocessing.json`` and the run's fingerprint).
+
+    Raises
+    ------
+    ValueError
+        A head of another input, network, layer or classes, naming the folder.
+    """
+    import hashlib
+
+    import keras
+
+    path = Path(path)
+    info = json.loads((path / "preprocessing.json").read_text())
+    feats = info.get("features") or {}
+    want = {"input": "embeddings", "model": params.model, "layer": params.layer}
+    got = {"input": info.get("input"), "model": feats.get("model"), "layer": feats.get("layer")}
+    if got != want:
+        raise ValueError(f"head_from {path}: a head of {got} cannot start a fine-tuning of {want}")
+    if list(info["class_names"]) != list(class_names):
+        raise ValueError(f"head_from {path}: its classes {info['class_names']} are not the run's")
+    model_file = path / "model.keras"
+    digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    norm = info["normalization"]
+    record = {"experiment": info.get("experiment"), "seed": info.get("seed"), "sha256": digest}
+    return model, (norm["mean"], norm["std"]), record
 
 
 def train_order(data: TrainingData, cfg: TrainConfig, seed: int) -> EpochOrder:
@@ -358,6 +415,7 @@ def train(
     config: TrainConfig | dict | None = None,
     layer: str | None = None,
     embedding=None,
+    head_from=None,
     state_dir=None,
     base_dir=None,
     callbacks=(),
@@ -388,6 +446,9 @@ def train(
         ``input: embeddings``: the embedding layer the head is trained on.
     embedding : divconq.embeddings.EmbeddingParams, optional
         ``input: musicnn_mel``: the network, the layer the head reads and the patch hops.
+    head_from : str or Path, optional
+        ``input: musicnn_mel``: the model folder of a head trained on the frozen
+        network's embeddings (same seed and split) to start from (:func:`read_head`).
     state_dir : str or Path, optional
         Resume state folder (default: ``<out_dir>.resume`` next to ``out_dir``).
     base_dir : str or Path, optional
@@ -406,8 +467,13 @@ def train(
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out_dir)
     data = prepare_data(manifest, cfg, input, base_dir, layer=layer, embedding=embedding)
     _log_data(data, experiment, seed)
+    head = standardization = record = None
+    if head_from is not None:
+        if input != "musicnn_mel":
+            raise ValueError(f"head_from is for fine-tuning (input musicnn_mel), not {input}")
+        head, standardization, record = read_head(head_from, data.params, data.class_names)
     preprocessing, fp = describe_run(
-        data, cfg, experiment=experiment, seed=seed, preset=preset, input=input
+        data, cfg, experiment=experiment, seed=seed, preset=preset, input=input, head=record
     )
 
     from divconq.model import build_finetune_model, build_model
@@ -420,9 +486,15 @@ def train(
         # The pretrained network and the head; Keras' batch norm (the fused one
         # would not load the checkpoint's variables by their names).
         network = partial(
-            build_finetune_model, preset, n_classes, data.params.model, data.params.layer
+            build_finetune_model,
+            preset,
+            n_classes,
+            data.params.model,
+            data.params.layer,
+            standardization=standardization,
         )
         trained = final = partial(network, pretrained=False)
+        network = partial(network, head=head)
     else:
         network = partial(build_model, preset, n_classes, shape, fused_batchnorm=True)
         # Trained with the fused batch-norm layer; exported with Keras' own.

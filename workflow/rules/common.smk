@@ -188,7 +188,11 @@ def embedding_models():
     """Checkpoints of the enabled experiments on embedding files, sorted."""
     specs = [train_spec(e) for e in enabled_experiments()]
     return sorted(
-        {s["embedding"]["model"] for s in specs if "embedding" in s and "trainable" not in s}
+        {
+            s["embedding"]["model"]
+            for s in specs
+            if "embedding" in s and "trainable" not in s
+        }
     )
 
 
@@ -261,7 +265,18 @@ def train_spec(experiment):
     if exp.get("trainable") == "all":
         spec["trainable"] = "all"
         spec["embedding"] |= {k: EMBEDDING[k] for k in ("hop_s", "train_hop_s")}
+        if exp.get("head_from"):
+            spec["head_from"] = exp["head_from"]
     return spec
+
+
+def head_model(wildcards):
+    """The trained head a fine-tuning starts from (`head_from`): the model folder of
+    that experiment with the same fold and seed; none otherwise."""
+    source = train_spec(wildcards.experiment).get("head_from")
+    if not source:
+        return []
+    return f"{RESULTS}/models/{source}/{wildcards.fold}seed{wildcards.seed}"
 
 
 def train_params(experiment):

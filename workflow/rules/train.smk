@@ -19,6 +19,8 @@ rule train:
     input:
         manifest=fold_manifest,
         features=experiment_features,
+        # Fine-tuning from a trained head (head_from): that experiment's model folder.
+        head=head_model,
     output:
         directory(f"{RESULTS}/models/{{experiment}}/{{fold}}seed{{seed}}"),
     log:

@@ -12,6 +12,7 @@ from divconq.training import train  # noqa: E402
 spec = snakemake.params.spec
 config = {**snakemake.params.training, "threads": snakemake.threads, "verbose": 2}
 manifest, input, layer, embedding = snakemake.input.manifest, spec["input"], None, None
+head_from = snakemake.input.head or None
 if "trainable" in spec:
     from divconq.embeddings import EmbeddingParams, mel_manifest
 
@@ -34,4 +35,5 @@ train(
     config=config,
     layer=layer,
     embedding=embedding,
+    head_from=head_from,
 )
