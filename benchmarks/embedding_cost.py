@@ -14,9 +14,9 @@ times (median, min, max):
 
     python benchmarks/embedding_cost.py --model msd_musicnn --threads 2
 
-``--finetune`` times what fine-tuning the whole network would cost (not a feature of
-the workflow): training steps of the trainable network with a softmax on its
-``penultimate`` layer (forward and backward, Adam) on random patches:
+``--finetune`` times what fine-tuning the whole network (``trainable: all``) costs:
+training steps of the workflow's own fine-tuning model (the network up to ``pool``
+and the ``emb_mlp`` head; forward and backward, Adam) on random patches:
 
     python benchmarks/embedding_cost.py --finetune --batch 32
 
@@ -102,19 +102,20 @@ def time_network(model: str, layer: str, batch_sizes, repeat: int, n_patches: in
     return "\n".join(lines)
 
 
-def time_finetune(model: str, batch: int, steps: int, repeat: int, n_classes: int = 8) -> str:
-    """Markdown: patches per second of training steps through the whole network."""
-    import keras
-
+def time_finetune(
+    model: str, batch: int, steps: int, repeat: int, n_classes: int = 8, layer: str = "pool"
+) -> str:
+    """Markdown: patches per second of training steps of the workflow's fine-tuning model
+    (:func:`divconq.model.build_finetune_model`: the network up to ``layer`` and the
+    ``emb_mlp`` head, Adam at the fine-tuning learning rate) on random patches."""
     from divconq import musicnn
+    from divconq.model import FINETUNE_TRAINING, build_finetune_model
+    from divconq.training_keras import compile_model
 
-    net = musicnn.load(model, ["penultimate"], trainable=True)
-    x_in = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS))
-    head = keras.layers.Dense(n_classes, activation="softmax")(net(x_in)["penultimate"])
-    clf = keras.Model(x_in, head)
-    clf.compile(optimizer=keras.optimizers.Adam(1e-5), loss="categorical_crossentropy")
+    clf = build_finetune_model("emb_mlp", n_classes, model, layer)
+    compile_model(clf, dict(FINETUNE_TRAINING)["learning_rate"])
     rng = np.random.default_rng(0)
-    x = rng.normal(2.0, 1.0, size=(batch, musicnn.PATCH_FRAMES, musicnn.N_MELS))
+    x = rng.normal(2.0, 1.0, size=(batch, musicnn.PATCH_FRAMES, musicnn.N_MELS, 1))
     x = x.astype(np.float32)
     y = np.eye(n_classes, dtype=np.float32)[rng.integers(n_classes, size=batch)]
     clf.train_on_batch(x, y)  # trace
@@ -124,8 +125,9 @@ def time_finetune(model: str, batch: int, steps: int, repeat: int, n_classes: in
         for _ in range(steps):
             clf.train_on_batch(x, y)
         rates.append(steps * batch / (time.perf_counter() - t0))
+    trainable = sum(int(np.prod(w.shape)) for w in clf.trainable_weights)
     return (
-        f"{clf.count_params():,} trainable parameters, batch {batch}: "
+        f"{model} up to {layer} + emb_mlp, {trainable:,} trainable parameters, batch {batch}: "
         f"{statistics.median(rates):.1f} patches/s median ({min(rates):.1f}-{max(rates):.1f})"
     )
 
