@@ -129,6 +129,7 @@ def test_experiment_defaults_filled():
         "input": "clip",
         "enabled": True,
         "trainable": "head",
+        "head_from": None,
         "training": {},
     }
 
