@@ -54,3 +54,20 @@ def tone(tmp_path):
         return write_tone(tmp_path / name, **kwargs)
 
     return make
+
+
+class Interrupt(Exception):
+    """Raised by :func:`interrupt_after`: a training killed after an epoch."""
+
+
+def interrupt_after(n_epoch):
+    """A Keras callback that raises :class:`Interrupt` at the end of epoch ``n_epoch``
+    (the resume state of that epoch is written by then)."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == n_epoch:
+                raise Interrupt(f"killed after epoch {epoch}")
+
+    return Stop()

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_tone
+from conftest import Interrupt, interrupt_after, write_tone
 
 from divconq import configcheck, musicnn
 from divconq.embeddings import (
@@ -144,21 +144,6 @@ def _weights(model_dir):
     return [np.asarray(w) for w in model.get_weights()]
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _interrupt_after(n_epoch):
-    import keras
-
-    class Stop(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == n_epoch:
-                raise Interrupt(f"killed after epoch {epoch}")
-
-    return Stop()
-
-
 @pytest.fixture(scope="module")
 def finetuned(dataset):
     from divconq.training import train
@@ -230,7 +215,7 @@ def test_a_killed_fine_tuning_resumes_to_the_same_model(dataset, finetuned, tmp_
     kw = dict(experiment="ft", seed=0, preset="emb_linear", input="musicnn_mel",
               embedding=PARAMS, config=CONFIG)  # fmt: skip
     with pytest.raises(Interrupt):
-        train(manifest, run, callbacks=[_interrupt_after(0)], **kw)
+        train(manifest, run, callbacks=[interrupt_after(0)], **kw)
     info = train(manifest, run, **kw)
     assert info["resumes"] == 1
     pd.testing.assert_frame_equal(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Interrupt, interrupt_after
 
 from divconq.features import FeatureParams, TrackFeatures, summarize_hdf5, write_hdf5
 from divconq.split import write_manifest
@@ -172,21 +173,6 @@ def test_importing_training_loads_no_tensorflow():
 # Training runs (tiny data, 2 epochs of the small model)
 
 CONFIG = {"epochs": 2, "learning_rate": 1e-3, "threads": 2, "patience": 5}
-
-
-class Interrupt(Exception):
-    pass
-
-
-def interrupt_after(n_epoch):
-    import keras
-
-    class Stop(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == n_epoch:
-                raise Interrupt(f"killed after epoch {epoch}")
-
-    return Stop()
 
 
 @pytest.fixture(scope="module")

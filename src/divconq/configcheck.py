@@ -337,7 +337,10 @@ def experiment_embedding(config: dict, name: str) -> dict:
     }
 
 
-def _seeds(config: dict, exp: dict) -> list:
+def experiment_seeds(config: dict, name: str) -> list:
+    """Seeds of one experiment: its own ``seeds`` or ``training.seeds`` (a list, or a
+    count N meaning 0..N-1)."""
+    exp = config["experiments"][name]
     seeds = exp.get("seeds", (config.get("training") or {}).get("seeds", 1))
     return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
@@ -365,7 +368,7 @@ def _head_from_errors(config: dict, name: str) -> list[tuple[tuple, str]]:
         config, source
     ) != experiment_embedding(config, name):
         problems.append("the same embedding checkpoint and layer")
-    missing = sorted(set(_seeds(config, exp)) - set(_seeds(config, head)))
+    missing = sorted(set(experiment_seeds(config, name)) - set(experiment_seeds(config, source)))
     if missing:
         problems.append(f"the seeds {missing} too")
     if problems:

@@ -248,9 +248,8 @@ def experiment_entry(experiment):
 
 def experiment_seeds(experiment):
     """Seeds of one experiment: its own `seeds` or `training.seeds` (a list or a count)."""
-    exp = experiment_entry(experiment)
-    seeds = exp.get("seeds", TRAINING["seeds"])
-    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    experiment_entry(experiment)  # an unknown name fails with the workflow's message
+    return configcheck.experiment_seeds(config, experiment)
 
 
 def train_spec(experiment):
