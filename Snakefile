@@ -22,7 +22,6 @@ wildcard_constraints:
     track=r"[^/]+",
 
 
-include: "workflow/rules/synth.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"

@@ -37,7 +37,7 @@ def children_cpu() -> float:
 
 
 def make_wavs(root: Path, n_tracks: int, duration_s: float) -> list[Path]:
-    from divconq.synth import genre_names, track_name, write_track
+    from divconq.data.synth import genre_names, track_name, write_track
 
     labels = genre_names(10)
     paths = []
@@ -77,7 +77,7 @@ def baseline(wavs: list[Path], workdir: Path) -> float:
     """The earlier public pipeline, one process; returns CPU seconds for all tracks."""
     import librosa
 
-    from divconq.mp3 import _audio_segment_class
+    from divconq.data.mp3 import _audio_segment_class
 
     AudioSegment = _audio_segment_class()
     t0 = time.process_time()
@@ -127,7 +127,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    from divconq.sysinfo import describe
+    from divconq.shared.sysinfo import describe
 
     # The CPU every figure below was measured on.
     print(describe(), flush=True)

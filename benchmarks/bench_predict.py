@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def fake_model_dir(root: Path, preset: str = "article", n_classes: int = 10) -> Path:
     """A model folder with an untrained preset and a made-up normalization."""
-    from divconq.features import FeatureParams
-    from divconq.model import build_model
+    from divconq.data.features import FeatureParams
+    from divconq.models.presets import build_model
 
     params = FeatureParams()
     d = root / preset / "seed0"
@@ -65,8 +65,8 @@ def fake_model_dir(root: Path, preset: str = "article", n_classes: int = 10) -> 
 
 def make_audio(root: Path, durations) -> list[Path]:
     """Synthetic tracks: a 22050 Hz mono WAV and a 44.1 kHz MP3 of each duration."""
-    from divconq.mp3 import to_mp3
-    from divconq.synth import write_track
+    from divconq.data.mp3 import to_mp3
+    from divconq.data.synth import write_track
 
     files = []
     for i, seconds in enumerate(durations):
@@ -84,7 +84,7 @@ def cpu() -> float:
 
 
 def bench_speed(model, durations, repeats: int, batch_size: int) -> list[dict]:
-    from divconq.audio import load
+    from divconq.data.audio import load
     from divconq.predict import Predictor, window_chunks
 
     t0 = time.perf_counter()
@@ -135,7 +135,7 @@ def bench_speed(model, durations, repeats: int, batch_size: int) -> list[dict]:
 
 def seed_window_scores(model_dir: Path, tracks, eval_root: Path | None):
     """WindowScores of the test tracks for one seed (saved evaluation, else scored here)."""
-    from divconq import evaluation, inference, scoring
+    from divconq.evaluate import evaluation, inference, scoring
 
     saved = eval_root / model_dir.name / "window_scores.h5" if eval_root else None
     if saved is not None and saved.exists():
@@ -157,7 +157,7 @@ def check_cli(experiment: Path, tracks, mean_scores, ws) -> dict:
     scores as the ensemble of the evaluation stage's window scores?"""
     import subprocess
 
-    from divconq.evaluation import predict_track
+    from divconq.evaluate.evaluation import predict_track
 
     mp3_root = experiment.parent.parent / "mp3"
     files = [str(mp3_root / f"{t}.mp3") for t in tracks["track"]]
@@ -187,7 +187,7 @@ def check_cli(experiment: Path, tracks, mean_scores, ws) -> dict:
 
 
 def bench_ensemble(experiment: Path, manifest: Path, split: str = "test") -> dict:
-    from divconq import evaluation
+    from divconq.evaluate import evaluation
     from divconq.predict import model_dirs
     from divconq.split import read_manifest
 
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from divconq.sysinfo import describe
+    from divconq.shared.sysinfo import describe
 
     # The CPU every figure below was measured on.
     print(describe(), flush=True)

@@ -5,9 +5,9 @@ features: 28 windows of 100 x 130 per 30-s track, 14 of them training snippets)
 and a manifest into a temporary folder, then runs, each in a fresh process:
 
 ``pipeline``
-    :func:`divconq.training.train` itself: manifest -> HDF5 files -> one
+    :func:`divconq.train.run.train` itself: manifest -> HDF5 files -> one
     float32 array, train-split normalization in place, seeded per-epoch batches
-    of :class:`divconq.training_keras.ArraySequence`, the resume checkpoint after
+    of :class:`divconq.train.keras_loop.ArraySequence`, the resume checkpoint after
     every epoch.
 ``in_memory``
     ``model.fit(x, y, batch_size, shuffle=True)`` (Keras' own array adapter) on
@@ -54,7 +54,7 @@ def make_data(root: Path, n_train: int, n_val: int, n_windows: int, seed: int = 
     import numpy as np
     import pandas as pd
 
-    from divconq.features import (
+    from divconq.data.features import (
         FeatureParams,
         TrackFeatures,
         snippet_mask,
@@ -114,7 +114,7 @@ def run_mode(
     t0 = time.perf_counter()
     result = {"mode": mode}
     if mode == "pipeline":
-        from divconq.training import train
+        from divconq.train.run import train
 
         clock = _epoch_clock()
         out = Path(manifest).parent / "models" / "bench" / "seed0"
@@ -127,10 +127,10 @@ def run_mode(
     else:
         import numpy as np
 
-        from divconq.model import build_model
+        from divconq.models.presets import build_model
         from divconq.split import read_manifest
-        from divconq.training_data import one_hot
-        from divconq.training_keras import compile_model, configure_tensorflow
+        from divconq.train.data import one_hot
+        from divconq.train.keras_loop import compile_model, configure_tensorflow
 
         df = read_manifest(manifest)
         n_train = int(df.loc[df.split == "train", "n_snippets"].sum())
@@ -293,7 +293,7 @@ def report_variants(runs: list, args) -> int:
 
 
 if __name__ == "__main__":
-    from divconq.sysinfo import describe
+    from divconq.shared.sysinfo import describe
 
     # The CPU every figure below was measured on.
     print(describe(), flush=True)

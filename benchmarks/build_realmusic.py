@@ -2,7 +2,7 @@
 
 One label per game soundtrack. Each package is fetched with ``apt-get download``
 into a cache and read with ``dpkg-deb`` (nothing is installed); its music files
-are probed with :func:`divconq.audio.probe` (a full decode, so broken files are
+are probed with :func:`divconq.data.audio.probe` (a full decode, so broken files are
 dropped too), tracks of ``--min-duration`` seconds or less are left out (jingles,
 stingers), and a label with more than ``--max-per-label`` tracks keeps a seeded
 random sample of them. Files are copied as they are (Ogg Vorbis, Opus); the
@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from divconq.audio import AUDIO_EXTENSIONS, AudioError, probe
+from divconq.data.audio import AUDIO_EXTENSIONS, AudioError, probe
 
 FORMAT_VERSION = 1
 

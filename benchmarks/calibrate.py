@@ -2,11 +2,11 @@
 
 Each measurement runs in a fresh process (thread counts are fixed when TensorFlow
 starts): the package's own model and training setup
-(:func:`divconq.model.build_model`, :func:`divconq.training.configure_tensorflow`,
-:func:`divconq.training.compile_model`) on a few hundred random snippets of the
+(:func:`divconq.models.presets.build_model`, :func:`divconq.train.run.configure_tensorflow`,
+:func:`divconq.train.run.compile_model`) on a few hundred random snippets of the
 default shape (130 frames x 100 mel bands), a couple of warm-up batches (tracing),
 then a timed ``fit`` of ``--steps`` batches of 32, and a timed scoring pass of the
-batch-norm-folded model (:func:`divconq.inference.fold_batch_norm`) in batches of
+batch-norm-folded model (:func:`divconq.evaluate.inference.fold_batch_norm`) in batches of
 256, as evaluation scores windows.
 
 Measured: ``small`` with 1 thread, with 2 threads, and as two 1-thread jobs side
@@ -62,7 +62,7 @@ def measure(
     Parameters
     ----------
     preset : str
-        :data:`divconq.model.PRESETS` name.
+        :data:`divconq.models.presets.PRESETS` name.
     threads : int
         TensorFlow intra-op threads (set before TensorFlow's runtime starts).
     snippets : int
@@ -86,12 +86,12 @@ def measure(
     t_start = time.perf_counter()
     import numpy as np
 
-    from divconq.model import build_model
-    from divconq.sysinfo import describe
-    from divconq.training_keras import compile_model, configure_tensorflow
+    from divconq.models.presets import build_model
+    from divconq.shared.sysinfo import describe
+    from divconq.train.keras_loop import compile_model, configure_tensorflow
 
     configure_tensorflow(seed, threads, deterministic)
-    from divconq.inference import fold_batch_norm
+    from divconq.evaluate.inference import fold_batch_norm
 
     startup_s = time.perf_counter() - t_start
 
@@ -229,7 +229,8 @@ def expected_minutes(
 
     Training: seeds in waves of ``cores // threads`` jobs, each job ``startup_s``
     plus ``epochs`` x (training snippets / ``train_rate`` + validation snippets /
-    ``score_rate``). Evaluation: one job per seed, :data:`divconq.evaluation.THREADS` threads
+    ``score_rate``). Evaluation: one job per seed,
+    :data:`divconq.evaluate.evaluation.THREADS` threads
     each, ``startup_s`` plus the val and test windows / ``score_rate``.
     ``train_rate`` and ``score_rate`` are per job (snippets/s, windows/s) as
     measured with the jobs side by side.
@@ -240,7 +241,7 @@ def expected_minutes(
     train = waves * (startup_s + shape["epochs"] * per_epoch) / 60
     # The rule's threads per evaluation job; imported here, not at the top, so that a
     # worker's start-up time still includes numpy and pandas.
-    from divconq.evaluation import THREADS as eval_threads
+    from divconq.evaluate.evaluation import THREADS as eval_threads
 
     eval_waves = -(-shape["seeds"] // max(1, cores // eval_threads))
     evaluation = eval_waves * (startup_s + shape["n_eval_windows"] / score_rate) / 60
@@ -318,7 +319,7 @@ def main(argv=None) -> int:
         return 0
 
     sys.path.insert(0, str(ROOT / "src"))
-    from divconq.sysinfo import describe
+    from divconq.shared.sysinfo import describe
 
     print(describe(), flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0

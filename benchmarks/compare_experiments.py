@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from fuse_experiments import load_sums  # benchmarks/, beside this script
 
-from divconq.aggregate import paired_test, paired_text
+from divconq.evaluate.aggregate import paired_test, paired_text
 
 
 def load_tracks(results: Path, experiment: str) -> dict:

@@ -74,7 +74,7 @@ def summarize_jobs(jobs: pd.DataFrame) -> str:
 
 def time_network(model: str, layer: str, batch_sizes, repeat: int, n_patches: int) -> str:
     """Markdown: load time and patches/s of the network alone on random log-mel patches."""
-    from divconq import musicnn
+    from divconq.models import musicnn
 
     t0 = time.perf_counter()
     net = musicnn.load(model, [layer])
@@ -106,11 +106,11 @@ def time_finetune(
     model: str, batch: int, steps: int, repeat: int, n_classes: int = 8, layer: str = "pool"
 ) -> str:
     """Markdown: patches per second of training steps of the workflow's fine-tuning model
-    (:func:`divconq.model.build_finetune_model`: the network up to ``layer`` and the
+    (:func:`divconq.models.presets.build_finetune_model`: the network up to ``layer`` and the
     ``emb_mlp`` head, Adam at the fine-tuning learning rate) on random patches."""
-    from divconq import musicnn
-    from divconq.model import FINETUNE_TRAINING, build_finetune_model
-    from divconq.training_keras import compile_model
+    from divconq.models import musicnn
+    from divconq.models.presets import FINETUNE_TRAINING, build_finetune_model
+    from divconq.train.keras_loop import compile_model
 
     clf = build_finetune_model("emb_mlp", n_classes, model, layer)
     compile_model(clf, dict(FINETUNE_TRAINING)["learning_rate"])
@@ -145,7 +145,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=5, help="--finetune: steps per timing")
     args = ap.parse_args(argv)
 
-    from divconq.sysinfo import describe
+    from divconq.shared.sysinfo import describe
 
     print(describe(), flush=True)
     if args.results is not None:

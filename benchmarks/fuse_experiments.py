@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from divconq.aggregate import paired_test, paired_text
-from divconq.evaluation import run_dirs
+from divconq.evaluate.aggregate import paired_test, paired_text
+from divconq.evaluate.evaluation import run_dirs
 
 
 def load_sums(results: Path, experiment: str) -> dict:

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from divconq.aggregate import paired_test, paired_text
-from divconq.evaluation import run_dirs
+from divconq.evaluate.aggregate import paired_test, paired_text
+from divconq.evaluate.evaluation import run_dirs
 from divconq.split import read_manifest
 
 
@@ -82,8 +82,8 @@ def run_settings(results: Path, experiment: str, fold: str) -> dict:
 
 def run_one(results, experiment: str, fraction: float, fold: str, seed: int, out) -> dict:
     """Train and score one (fraction, fold, seed); writes and returns ``result.json``."""
-    from divconq.evaluation import evaluate
-    from divconq.training import train
+    from divconq.evaluate.evaluation import evaluate
+    from divconq.train.run import train
 
     results, d = Path(results), run_dir(Path(out), fraction, fold, seed)
     info = run_settings(results, experiment, fold)

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from divconq.evaluation import run_dirs
-from divconq.figures import confusion_from_tracks
+from divconq.evaluate.evaluation import run_dirs
+from divconq.evaluate.figures import confusion_from_tracks
 
 
 def curve_table(results: Path, experiment: str) -> str:

@@ -5,7 +5,7 @@ Each checkpoint of the musicnn wheel carries the MetaGraph it was trained with
 the batch-norm updates. :class:`ReferenceGraph` freezes its forward pass (variables
 replaced by constants holding the checkpoint's values) and runs it in a
 ``tf.compat.v1.Session`` with ``is_training=False``: the reference that
-:mod:`divconq.musicnn`'s Keras rebuild is tested against, independent of the rebuild
+:mod:`divconq.models.musicnn`'s Keras rebuild is tested against, independent of the rebuild
 (no layer or weight is matched by hand).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Fetched nodes: the layers of :data:`divconq.musicnn.CHECKPOINTS`.
+#: Fetched nodes: the layers of :data:`divconq.models.musicnn.CHECKPOINTS`.
 OUTPUTS = {
     "musicnn": {
         "pool": "model/concat_2",  # [max, mean] over time: (batch, 753, 2)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from divconq import aggregate as ag
-from divconq import evaluation as ev
+from divconq.evaluate import aggregate as ag
+from divconq.evaluate import evaluation as ev
 
 
 def _metrics(experiment, seed, snippet, track_sum, splits=("val", "test"), input="snippets"):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from divconq import aggregate as ag
-from divconq import aggregate_folds as af
+from divconq.evaluate import aggregate as ag
+from divconq.evaluate import aggregate_folds as af
 
 # accuracy (snippet, track sum) of each (fold, seed) run
 RUNS = {(0, 0): (0.60, 0.75), (0, 1): (0.64, 0.70), (1, 0): (0.55, 0.72), (1, 1): (0.66, 0.69)}

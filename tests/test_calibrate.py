@@ -46,9 +46,9 @@ def test_expected_minutes(calibrate):
     # 2 cores, 1 thread a job: 5 waves of 10 epochs of (2000/100 + 200/1000) s, plus 5 s starts.
     train, evaluation = calibrate.expected_minutes(shape, 100.0, 1000.0, cores=2, startup_s=5.0)
     assert train == pytest.approx(5 * (5 + 10 * 20.2) / 60)
-    # Evaluation jobs ask for the rule's threads (divconq.evaluation.THREADS, 1):
+    # Evaluation jobs ask for the rule's threads (divconq.evaluate.evaluation.THREADS, 1):
     # on 2 cores two side by side, 5 waves.
-    from divconq.evaluation import THREADS
+    from divconq.evaluate.evaluation import THREADS
 
     assert THREADS == 1
     assert evaluation == pytest.approx(5 * (5 + 1.0) / 60)

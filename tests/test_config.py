@@ -12,9 +12,10 @@ import yaml
 from conftest import REPO
 
 from divconq import configcheck
-from divconq.features import FeatureParams
-from divconq.model import PRESETS
-from divconq.training_config import experiment_training
+from divconq.data.features import FeatureParams
+from divconq.models.presets import PRESETS
+from divconq.shared import config as shared_config
+from divconq.train.config import experiment_training
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -38,7 +39,7 @@ INHERITED = (("experiments", "<name>", "seeds"), ("experiments", "<name>", "embe
 
 def test_every_schema_key_has_a_default_and_a_description():
     missing = [
-        configcheck.dotted(p)
+        shared_config.dotted(p)
         for p, sub in _leaves(SCHEMA)
         if "description" not in sub
         or ("default" not in sub and p[-1] != "seeds" and p[:3] not in INHERITED)
@@ -47,7 +48,7 @@ def test_every_schema_key_has_a_default_and_a_description():
 
 
 def test_config_yaml_names_every_section_key_and_no_unknown_one():
-    assert configcheck.unknown_keys(CONFIG, SCHEMA) == []
+    assert shared_config.unknown_keys(CONFIG, SCHEMA) == []
     absent = []
     for path, _ in _leaves(SCHEMA):
         if "experiments" in path:
@@ -55,7 +56,7 @@ def test_config_yaml_names_every_section_key_and_no_unknown_one():
         node = CONFIG
         for key in path:
             if not isinstance(node, dict) or key not in node:
-                absent.append(configcheck.dotted(path))
+                absent.append(shared_config.dotted(path))
                 break
             node = node[key]
     assert absent == []
@@ -70,8 +71,8 @@ def test_unknown_keys_everywhere_with_suggestions():
         "evaluation": {"split": ["test"]},
     }
     found = {
-        (configcheck.dotted(p), k, configcheck.closest(k, v))
-        for p, k, v in configcheck.unknown_keys(config, SCHEMA)
+        (shared_config.dotted(p), k, shared_config.closest(k, v))
+        for p, k, v in shared_config.unknown_keys(config, SCHEMA)
     }
     assert found == {
         ("", "traning", "training"),
@@ -86,14 +87,16 @@ def test_unknown_keys_everywhere_with_suggestions():
 
 
 def test_feature_params_reject_unknown_keys():
-    with pytest.raises(configcheck.ConfigError, match="'n_mel' in features; did you mean 'n_mels'"):
+    with pytest.raises(
+        shared_config.ConfigError, match="'n_mel' in features; did you mean 'n_mels'"
+    ):
         FeatureParams.from_dict({"n_mel": 64})
     assert FeatureParams.from_dict({"n_mels": 64}).n_mels == 64
 
 
 def test_reject_unknown_lists_each_key():
-    with pytest.raises(configcheck.ConfigError) as err:
-        configcheck.reject_unknown(
+    with pytest.raises(shared_config.ConfigError) as err:
+        shared_config.reject_unknown(
             ["epoch", "zzz", "batch_size"], ["epochs", "batch_size"], "training"
         )
     lines = str(err.value).splitlines()
@@ -111,7 +114,7 @@ def test_numeric_text_is_coerced_where_the_schema_wants_numbers():
         "training": {"seeds": ["0", "1"], "mixed_precision": "false", "epochs": "x"},
         "dataset": {"path": "001"},
     }
-    configcheck.coerce_text(config, SCHEMA)
+    shared_config.coerce_text(config, SCHEMA)
     assert config["results"] == "123" and config["dataset"]["path"] == "001"
     assert config["split"]["fractions"] == {"train": 0.7, "val": 0.15, "test": 0.15}
     assert config["split"]["json"] is None
@@ -123,7 +126,7 @@ def test_numeric_text_is_coerced_where_the_schema_wants_numbers():
 
 def test_experiment_defaults_filled():
     config = {"experiments": {"a": {"model": "small_30s", "input": "clip"}}}
-    configcheck.fill_entry_defaults(config, SCHEMA)
+    shared_config.fill_entry_defaults(config, SCHEMA)
     assert config["experiments"]["a"] == {
         "model": "small_30s",
         "input": "clip",
@@ -143,7 +146,8 @@ def _checked(**sections):
     }
     config.update(sections)
     return {
-        configcheck.dotted(p): m for p, m in configcheck.cross_field_errors(config, SCHEMA, PRESETS)
+        shared_config.dotted(p): m
+        for p, m in configcheck.cross_field_errors(config, SCHEMA, PRESETS)
     }
 
 
@@ -177,9 +181,9 @@ def test_cross_field_checks(tmp_path):
 
 def test_where_given_names_the_last_source():
     sources = [("config.yaml", {"training": {"epochs": 1}}), ("--config", {"training": {"x": 1}})]
-    assert configcheck.where_given(("training", "epochs"), sources) == "config.yaml"
-    assert configcheck.where_given(("training", "x"), sources) == "--config"
-    assert configcheck.where_given(("training", "y"), sources) == "the defaults"
+    assert shared_config.where_given(("training", "epochs"), sources) == "config.yaml"
+    assert shared_config.where_given(("training", "x"), sources) == "--config"
+    assert shared_config.where_given(("training", "y"), sources) == "the defaults"
 
 
 # Through Snakemake: each mistake stops the run before any job ----------------
@@ -288,13 +292,13 @@ def test_numbers_as_text_on_the_command_line_run(tmp_path):
 @pytest.mark.parametrize("preset", sorted((REPO / "presets").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_presets_use_known_keys_and_values(preset):
     """Every preset under presets/ passes the strict check; its training keys build."""
-    from divconq.training import TrainConfig
+    from divconq.train.run import TrainConfig
 
     config = yaml.safe_load(preset.read_text())
-    assert configcheck.unknown_keys(config, SCHEMA) == []
+    assert shared_config.unknown_keys(config, SCHEMA) == []
     training = {**CONFIG["training"], **config.get("training", {})}
     for exp in (config.get("experiments") or {}).values():
         merged = experiment_training(training, exp.get("model", "small"), exp.get("training"))
-        keys = {k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS}
+        keys = {k: v for k, v in merged.items() if k not in shared_config.TRAINING_RESOURCE_KEYS}
         TrainConfig.from_dict(keys)
         assert exp.get("model", "small") in PRESETS

@@ -7,17 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from divconq import configcheck, musicnn
-from divconq.embeddings import (
+from divconq import configcheck
+from divconq.data.embeddings import (
     EmbeddingParams,
     TrackEmbeddings,
     embedding_path,
-    feature_manifest,
     read_hdf5,
     window_frames,
     write_hdf5,
 )
-from divconq.errors import DamagedFileError
+from divconq.models import musicnn
+from divconq.shared.errors import DamagedFileError
+from divconq.split.manifest import feature_manifest
 
 HAVE_WHEEL = importlib.util.find_spec("musicnn") is not None
 needs_wheel = pytest.mark.skipif(
@@ -169,9 +170,9 @@ def _write_set(root, n_per_label=4, width_seed=0):
 def test_a_head_trains_and_scores_through_the_common_code(tmp_path):
     """Training, the model folder and evaluation of an embedding head use the code of
     the spectrogram models: samples are (1, width, 1), normalized per dimension."""
-    from divconq.evaluation import evaluate
-    from divconq.inference import load_model_dir
-    from divconq.training import train
+    from divconq.evaluate.evaluation import evaluate
+    from divconq.evaluate.inference import load_model_dir
+    from divconq.train.run import train
 
     manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
     out = tmp_path / "models" / "emb" / "seed0"
@@ -206,7 +207,7 @@ def test_a_head_trains_and_scores_through_the_common_code(tmp_path):
 def test_epoch_sampling_draws_from_every_patch(tmp_path):
     """training.sampling: epoch on embeddings loads every patch (1-s hop) of the training
     tracks and draws a fresh set each epoch, as for spectrogram windows."""
-    from divconq.training import train
+    from divconq.train.run import train
 
     manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
     config = {"epochs": 2, "batch_size": 4, "threads": 1, "verbose": 0}
@@ -225,7 +226,7 @@ def test_predict_without_the_weights_names_the_package(tmp_path, monkeypatch, ca
     from importlib import metadata
 
     from divconq.cli import main
-    from divconq.training import train
+    from divconq.train.run import train
 
     manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
     out = tmp_path / "model"
@@ -248,9 +249,9 @@ def test_predict_without_the_weights_names_the_package(tmp_path, monkeypatch, ca
 def test_mean_embedding_head_has_one_input_per_track(tmp_path):
     """input: embedding_mean trains on one vector per track, the mean of its patches,
     and scores a track once with the same vector (no window level)."""
-    from divconq.evaluation import evaluate, read_window_scores
-    from divconq.inference import load_model_dir
-    from divconq.training import train
+    from divconq.evaluate.evaluation import evaluate, read_window_scores
+    from divconq.evaluate.inference import load_model_dir
+    from divconq.train.run import train
 
     manifest = feature_manifest(_write_set(tmp_path), tmp_path, "msd_musicnn")
     out = tmp_path / "models" / "mean" / "seed0"

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from divconq import evaluation as ev
-from divconq import metrics, rules, scoring
-from divconq.fileio import plain
+from divconq.evaluate import evaluation as ev
+from divconq.evaluate import metrics, rules, scoring
+from divconq.shared.fileio import plain
 
 # Three windows of class 0 confident, three of class 1 by a thin margin:
 # sum -> 0 (large scores), vote -> 1 (most argmaxes), mean_log -> 2 (never near 0).
@@ -216,7 +216,7 @@ class _FakeBundle:
 
 def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
     """score_tracks reads each HDF5 once, concatenates windows and keeps their order."""
-    from divconq import features as F
+    from divconq.data import features as F
 
     params = F.FeatureParams()
     paths = []
@@ -241,9 +241,9 @@ def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
 
     import types
 
-    fake = types.ModuleType("divconq.inference")
+    fake = types.ModuleType("divconq.evaluate.inference")
     fake.score_windows = score_windows
-    monkeypatch.setitem(__import__("sys").modules, "divconq.inference", fake)
+    monkeypatch.setitem(__import__("sys").modules, "divconq.evaluate.inference", fake)
     import divconq
 
     monkeypatch.setattr(divconq, "inference", fake, raising=False)
@@ -288,8 +288,8 @@ def _tiny_model_dir(path, input_kind, class_names, params):
 
 def test_evaluate_with_a_real_model(tmp_path):
     """evaluate() on a tiny Keras model: the files, and scores equal to inference's."""
-    from divconq import features as F
-    from divconq import inference
+    from divconq.data import features as F
+    from divconq.evaluate import inference
 
     params = F.FeatureParams()
     names = ["a", "b", "c"]
@@ -345,7 +345,9 @@ def test_no_sklearn_on_import():
 
     from conftest import REPO
 
-    code = "import sys, divconq.evaluation, divconq.predict; print('sklearn' in sys.modules)"
+    code = (
+        "import sys, divconq.evaluate.evaluation, divconq.predict; print('sklearn' in sys.modules)"
+    )
     env = {"PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.stdout.strip() == "False", proc.stderr

@@ -18,8 +18,8 @@ import yaml
 from conftest import REPO, write_tone
 
 from divconq import cli
-from divconq.features import FeatureParams, summarize_hdf5
-from divconq.inventory import discover, inventory
+from divconq.data.features import FeatureParams, summarize_hdf5
+from divconq.data.inventory import discover, inventory
 from divconq.split import (
     build_manifest,
     make_split,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import write_tone
 
-from divconq.audio import load
-from divconq.features import (
+from divconq.data.audio import load
+from divconq.data.features import (
     FeatureParams,
     read_hdf5,
     snippet_mask,
@@ -14,7 +14,7 @@ from divconq.features import (
     window_starts,
     write_hdf5,
 )
-from divconq.melspec import mel_filterbank
+from divconq.shared.melspec import mel_filterbank
 
 P = FeatureParams()
 SR = P.sample_rate
@@ -151,8 +151,8 @@ def test_load_resamples_and_mixes_down_like_librosa(tone):
 def test_stream_pieces_make_up_load(tmp_path, name, sr, channels):
     """``stream`` (decoding read by read, resampling as it goes) and ``load`` give the
     same samples, over many decoder reads; ``probe`` counts them without keeping them."""
-    from divconq.audio import BLOCK_FRAMES, probe, stream
-    from divconq.mp3 import to_mp3
+    from divconq.data.audio import BLOCK_FRAMES, probe, stream
+    from divconq.data.mp3 import to_mp3
 
     seconds = 3.2 * BLOCK_FRAMES / sr
     path = write_tone(tmp_path / "src.wav", duration_s=seconds, sr=sr, channels=channels)
@@ -171,7 +171,7 @@ def test_stream_pieces_make_up_load(tmp_path, name, sr, channels):
 
 
 def test_frame_windows_views_evenly_spaced_windows_and_pads_the_end():
-    from divconq.features import frame_windows
+    from divconq.data.features import frame_windows
 
     y = np.arange(100, dtype=np.float32)
     even = frame_windows(y, np.array([0, 30, 60]), 40)  # the last one runs past the end

@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 from conftest import Interrupt, interrupt_after, write_tone
 
-from divconq import configcheck, musicnn
-from divconq.embeddings import (
+from divconq import configcheck
+from divconq.data.embeddings import (
     EmbeddingParams,
-    mel_manifest,
     mel_path,
     n_mel_patches,
     network_log_mel,
@@ -21,7 +20,9 @@ from divconq.embeddings import (
     read_mel_patches,
     write_mel_hdf5,
 )
-from divconq.errors import DamagedFileError
+from divconq.models import musicnn
+from divconq.shared.errors import DamagedFileError
+from divconq.split.manifest import mel_manifest
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("musicnn") is None,
@@ -70,7 +71,7 @@ def dataset(tmp_path_factory):
 def test_mel_file_holds_the_networks_log_mel(dataset):
     """The file's patches are those the network's front end cuts from the audio itself
     (the embedding stage's and ``divconq predict``'s code), at the model's hops."""
-    from divconq.audio import load
+    from divconq.data.audio import load
 
     root, manifest = dataset
     row = manifest.iloc[4]
@@ -113,8 +114,8 @@ def test_finetune_model_starts_from_the_checkpoint():
     trains, and its batch norms keep their trained statistics while training."""
     import keras
 
-    from divconq.model import build_finetune_model
-    from divconq.training_keras import compile_model
+    from divconq.models.presets import build_finetune_model
+    from divconq.train.keras_loop import compile_model
 
     model = build_finetune_model("emb_linear", 3, "msd_musicnn", "pool")
     network = model.get_layer("msd_musicnn")
@@ -146,7 +147,7 @@ def _weights(model_dir):
 
 @pytest.fixture(scope="module")
 def finetuned(dataset):
-    from divconq.training import train
+    from divconq.train.run import train
 
     root, manifest = dataset
     out = root / "models" / "ft" / "seed0"
@@ -164,7 +165,7 @@ def finetuned(dataset):
 
 
 def test_model_folder_holds_the_fine_tuned_network(finetuned):
-    from divconq.inference import load_model_dir
+    from divconq.evaluate.inference import load_model_dir
 
     out, info = finetuned
     assert info["n_train"] == 2 * 3  # labels x training tracks x 1 training patch (5-5.5 s)
@@ -189,7 +190,7 @@ def test_model_folder_holds_the_fine_tuned_network(finetuned):
 def test_evaluation_and_predict_agree(dataset, finetuned, tmp_path):
     """Evaluation scores every 1-s patch from the files; ``divconq predict`` computes the
     patches from the audio: the same scores (one code path, no wheel needed)."""
-    from divconq.evaluation import evaluate, read_window_scores
+    from divconq.evaluate.evaluation import evaluate, read_window_scores
     from divconq.predict.predictor import Predictor
 
     root, manifest = dataset
@@ -207,7 +208,7 @@ def test_evaluation_and_predict_agree(dataset, finetuned, tmp_path):
 
 
 def test_a_killed_fine_tuning_resumes_to_the_same_model(dataset, finetuned, tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     root, manifest = dataset
     out, _ = finetuned
@@ -252,7 +253,7 @@ def test_config_checks_of_fine_tuning():
 
 
 def test_fine_tuning_has_its_own_training_defaults():
-    from divconq.training_config import experiment_training
+    from divconq.train.config import experiment_training
 
     section = {"batch_size": 32, "learning_rate": 1e-4, "epochs": 30, "patience": 10}
     head = experiment_training(section, "emb_mlp")
@@ -267,8 +268,9 @@ def frozen_head(dataset):
     """A linear head trained on the frozen network's embedding files of the same tracks
     (written by ``divconq embed``): what ``head_from`` starts a fine-tuning from."""
     from divconq.cli import main
-    from divconq.embeddings import embedding_path, feature_manifest
-    from divconq.training import train
+    from divconq.data.embeddings import embedding_path
+    from divconq.split.manifest import feature_manifest
+    from divconq.train.run import train
 
     root, manifest = dataset
     for track, wav in zip(manifest["track"], manifest["path"], strict=True):
@@ -285,9 +287,9 @@ def frozen_head(dataset):
 def test_fine_tuning_from_a_trained_head_starts_where_it_ends(dataset, frozen_head, tmp_path):
     """head_from (linear probing, then fine-tuning): before its first step the model of
     network and head scores every patch as the frozen head scores its embedding."""
-    from divconq.evaluation import evaluate, read_window_scores
-    from divconq.model import build_finetune_model
-    from divconq.training import read_head, train
+    from divconq.evaluate.evaluation import evaluate, read_window_scores
+    from divconq.models.presets import build_finetune_model
+    from divconq.train.run import read_head, train
 
     root, manifest = dataset
     head_dir, emb_manifest = frozen_head

@@ -1,6 +1,6 @@
 """Damaged, truncated and half-written files: named, never read as garbage, never left in place.
 
-Also the shared file helpers (:mod:`divconq.fileio`), the ffmpeg fallback decoder,
+Also the shared file helpers (:mod:`divconq.shared.fileio`), the ffmpeg fallback decoder,
 the user's wording for undecodable audio and the logs of ``script:`` jobs.
 """
 
@@ -21,17 +21,17 @@ import pytest
 import soundfile as sf
 from conftest import write_tone
 
-from divconq import fileio
-from divconq.audio import decode, read_blocks
-from divconq.errors import AudioError, DamagedFileError
-from divconq.evaluation import WindowScores, read_window_scores, write_window_scores
-from divconq.features import (
+from divconq.data.audio import decode, read_blocks
+from divconq.data.features import (
     FeatureParams,
     read_hdf5,
     summarize_hdf5,
     track_features,
     write_hdf5,
 )
+from divconq.evaluate.window_scores import WindowScores, read_window_scores, write_window_scores
+from divconq.shared import fileio
+from divconq.shared.errors import AudioError, DamagedFileError
 
 P = FeatureParams()
 
@@ -272,7 +272,7 @@ def test_model_export_through_the_atomic_helper_survives_a_full_disk(
     """What training's export must do: ENOSPC part way through Keras' zip leaves nothing."""
     import keras
 
-    from divconq.inference import load_model_dir
+    from divconq.evaluate.inference import load_model_dir
 
     model = keras.saving.load_model(model_dir / "model.keras")
     real = zipfile._ZipWriteFile.write
@@ -301,7 +301,7 @@ def test_model_export_through_the_atomic_helper_survives_a_full_disk(
 @pytest.mark.parametrize("damage", ["truncate", "bit rot"])
 def test_damaged_model_keras_is_named_with_the_rebuild_command(tmp_path, model_dir, damage, capsys):
     from divconq.cli import main
-    from divconq.inference import load_model_dir
+    from divconq.evaluate.inference import load_model_dir
 
     bad = _copy_model_dir(model_dir, tmp_path / "seed1")
     f = bad / "model.keras"
@@ -324,7 +324,7 @@ def test_damaged_model_keras_is_named_with_the_rebuild_command(tmp_path, model_d
 def test_safe_mode_refusal_names_the_model_folder_and_why(tmp_path, model_dir):
     import keras
 
-    from divconq.inference import load_model_dir
+    from divconq.evaluate.inference import load_model_dir
 
     bad = _copy_model_dir(model_dir, tmp_path / "lambda")
     inp = keras.Input(shape=(P.n_frames, P.n_mels, 1))
@@ -349,7 +349,7 @@ def _six_channels(path, sr=44100, seconds=2.0):
 
 
 def test_ffmpeg_fallback_keeps_six_channels_and_the_true_rate(tmp_path):
-    from divconq.audio import _decode_ffmpeg
+    from divconq.data.audio import _decode_ffmpeg
 
     y = _six_channels(tmp_path / "six.wav")
     data, sr = _decode_ffmpeg(tmp_path / "six.wav")
@@ -359,7 +359,7 @@ def test_ffmpeg_fallback_keeps_six_channels_and_the_true_rate(tmp_path):
 
 def test_a_format_libsndfile_cannot_read_goes_through_ffmpeg(tmp_path):
     """5.1 AAC in an .m4a: libsndfile refuses it, ffmpeg decodes all six channels."""
-    from divconq.ffmpeg import ffmpeg_exe
+    from divconq.data.ffmpeg import ffmpeg_exe
 
     _six_channels(tmp_path / "six.wav", sr=48000)
     m4a = tmp_path / "six.m4a"
@@ -376,7 +376,7 @@ def test_a_format_libsndfile_cannot_read_goes_through_ffmpeg(tmp_path):
 
 
 def _mp3(tmp_path, tone_seconds=6.0):
-    from divconq.mp3 import to_mp3
+    from divconq.data.mp3 import to_mp3
 
     wav = write_tone(tmp_path / "x.wav", duration_s=tone_seconds)
     to_mp3(wav, tmp_path / "x.mp3")
@@ -396,14 +396,14 @@ def test_undecodable_mp3_is_named_in_the_users_words(tmp_path, capfd):
 
 def test_decoder_chatter_stays_off_stderr(tmp_path, capfd, caplog):
     """A damaged frame in the middle of an MP3: mpg123 resyncs and says so on fd 2."""
-    from divconq.inventory import Candidate, probe_all
+    from divconq.data.inventory import Candidate, probe_all
 
     data = bytearray(_mp3(tmp_path))
     data[len(data) // 2 : len(data) // 2 + 4096] = np.random.default_rng(3).bytes(4096)
     (tmp_path / "rock").mkdir()
     hurt = tmp_path / "rock" / "hurt.mp3"
     hurt.write_bytes(bytes(data))
-    caplog.set_level("DEBUG", logger="divconq.audio")
+    caplog.set_level("DEBUG", logger="divconq.data.audio")
     capfd.readouterr()
     tracks, rejected = probe_all([Candidate("rock", "hurt", hurt)])
     print("a line of our own", file=sys.stderr)
@@ -422,8 +422,8 @@ def test_decoder_chatter_stays_off_stderr(tmp_path, capfd, caplog):
 def test_script_errors_reach_the_log(tmp_path, error):
     log = tmp_path / "job.log"
     code = (
-        "from divconq.scriptlog import log_to\n"
-        "from divconq.errors import DamagedFileError\n"
+        "from divconq.shared.scriptlog import log_to\n"
+        "from divconq.shared.errors import DamagedFileError\n"
         f"log_to({str(log)!r})\n"
         "import logging; logging.info('started')\n"
         f"raise {error}\n"
@@ -475,7 +475,7 @@ def test_a_run_killed_in_the_data_stage_leaves_files_the_next_run_verifies(tmp_p
     """Per-track jobs killed right after their rename, one file bit-rotted since: the next
     run's split job reads every spectrogram, passes the complete one, names the damaged
     one with the command that rebuilds it, and that command gives the original features."""
-    from divconq.synth import genre_names, track_name
+    from divconq.data.synth import genre_names, track_name
 
     results = tmp_path / "results"
     # The data stage up to the per-track files: the kill comes before the split job.

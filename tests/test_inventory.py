@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from divconq.audio import AudioError, load, probe
-from divconq.inventory import DatasetError, discover, inventory, read_tracks
-from divconq.mp3 import to_mp3
+from divconq.data.audio import AudioError, load, probe
+from divconq.data.inventory import DatasetError, discover, inventory, read_tracks
+from divconq.data.mp3 import to_mp3
 
 
 def make_dataset(root, tone):
@@ -43,7 +43,7 @@ def test_discover_is_sorted_and_reports_non_audio(tmp_path, tone):
 
 
 def test_inventory_rejects_broken_files_and_keeps_the_rest(tmp_path, tone, caplog):
-    caplog.set_level("INFO", logger="divconq.inventory")
+    caplog.set_level("INFO", logger="divconq.data.inventory")
     root = tmp_path / "data"
     root.mkdir()
     make_dataset(root, lambda name, **kw: tone(f"data/{name}", **kw))

@@ -13,8 +13,8 @@ keras = pytest.importorskip("keras")
 # Keras' own callbacks call np.array on variables (a NumPy 2 DeprecationWarning).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-from divconq.features import FeatureParams  # noqa: E402
-from divconq.model import PRESETS, build_model, get_preset, layer_table, summary_table  # noqa: E402
+from divconq.data.features import FeatureParams  # noqa: E402
+from divconq.models.presets import PRESETS, build_model, get_preset, layer_table, summary_table  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_each_preset_builds_on_its_own_input(name):
 
 
 def test_band_statistics_match_numpy():
-    from divconq.band_stats import EPSILON, BandStatistics
+    from divconq.models.band_stats import EPSILON, BandStatistics
 
     x = np.random.default_rng(4).normal(size=(3, 130, 100, 1)).astype(np.float32)
     x[1] *= 5.0  # another level and spread
@@ -134,7 +134,7 @@ def test_band_stats_preset():
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_training_settings_are_training_keys(name):
     """A preset's own training settings build a TrainConfig; an experiment's win over them."""
-    from divconq.training_config import TrainConfig, experiment_training
+    from divconq.train.config import TrainConfig, experiment_training
 
     section = {"epochs": 10, "batch_size": 32, "learning_rate": 2e-3, "patience": 3}
     merged = experiment_training(section, name, {"patience": 7})
@@ -149,7 +149,7 @@ def test_preset_training_settings_are_training_keys(name):
 
 
 def test_band_stats_brings_its_training_settings():
-    from divconq.training_config import experiment_training
+    from divconq.train.config import experiment_training
 
     merged = experiment_training({"batch_size": 32, "epochs": 10, "patience": 3}, "band_stats")
     assert merged == {"batch_size": 200, "epochs": 200, "learning_rate": 1e-3, "patience": 3}
@@ -162,11 +162,11 @@ def test_small_30s_is_small_on_clips():
 
 
 # ---------------------------------------------------------------------------
-# divconq.inference on a hand-made model directory
+# divconq.evaluate.inference on a hand-made model directory
 
 
 def _model_dir(tmp_path, n_classes=3, input="snippets", preset="small"):
-    from divconq.inference import MODEL_FILE, PREPROCESSING_FILE
+    from divconq.evaluate.inference import MODEL_FILE, PREPROCESSING_FILE
 
     params = FeatureParams()
     frames = params.n_clip_frames if input == "clip" else params.n_frames
@@ -193,7 +193,7 @@ def _model_dir(tmp_path, n_classes=3, input="snippets", preset="small"):
 
 @pytest.mark.parametrize("preset", ["small", "band_stats"])
 def test_inference_matches_manual_preprocessing(tmp_path, preset):
-    from divconq import inference
+    from divconq.evaluate import inference
 
     d, model, pre = _model_dir(tmp_path, preset=preset)
     bundle = inference.load_model_dir(d)
@@ -216,7 +216,7 @@ def test_inference_matches_manual_preprocessing(tmp_path, preset):
 
 
 def test_inference_clip_model(tmp_path):
-    from divconq import inference
+    from divconq.evaluate import inference
 
     d, _, _ = _model_dir(tmp_path, n_classes=2, input="clip")
     bundle = inference.load_model_dir(d)
@@ -228,7 +228,7 @@ def test_inference_clip_model(tmp_path):
 
 
 def test_inference_names_missing_parts(tmp_path):
-    from divconq import inference
+    from divconq.evaluate import inference
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         inference.load_model_dir(tmp_path / "nope")
@@ -242,7 +242,7 @@ def test_inference_names_missing_parts(tmp_path):
 
 
 def test_inference_rejects_bad_preprocessing(tmp_path):
-    from divconq import inference
+    from divconq.evaluate import inference
 
     d, _, pre = _model_dir(tmp_path)
     del pre["normalization"]
@@ -260,7 +260,7 @@ def test_inference_rejects_bad_preprocessing(tmp_path):
 def test_folding_batch_norm_keeps_the_scores(preset):
     """Inference merges each conv + batch norm into one conv with a bias: the layers
     go, the scores stay (trained-looking normalization statistics, not the identity)."""
-    from divconq.inference import fold_batch_norm
+    from divconq.evaluate.inference import fold_batch_norm
 
     rng = np.random.default_rng(3)
     model = build_model(preset, 4)
@@ -289,7 +289,7 @@ def test_folding_batch_norm_keeps_the_scores(preset):
 def test_fused_batchnorm_matches_keras_batchnorm():
     import tensorflow as tf
 
-    from divconq.batchnorm import FusedBatchNormalization
+    from divconq.models.batchnorm import FusedBatchNormalization
 
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(3, 2, (8, 65, 50, 16)).astype("float32"))
@@ -322,7 +322,7 @@ def test_fused_batchnorm_matches_keras_batchnorm():
 def test_fused_batchnorm_model_round_trips(tmp_path):
     """A fused model's .keras file (a resume checkpoint) loads back with its layer,
     and its weights go into the Keras-layer model that is exported."""
-    import divconq.batchnorm  # noqa: F401
+    import divconq.models.batchnorm  # noqa: F401
 
     fused = build_model("small", 5, fused_batchnorm=True)
     plain = build_model("small", 5)

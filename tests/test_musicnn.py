@@ -1,4 +1,4 @@
-"""divconq.musicnn: the Keras rebuild of the pretrained musicnn networks against the
+"""divconq.models.musicnn: the Keras rebuild of the pretrained musicnn networks against the
 checkpoints' own TF1 graphs (tests/musicnn_reference.py), and its front end against
 librosa."""
 
@@ -12,10 +12,10 @@ import librosa
 import numpy as np
 import pytest
 
-from divconq import musicnn
-from divconq.errors import PretrainedWeightsMissing
-from divconq.melspec import melspectrogram_power
-from divconq.synth import synthesize_track
+from divconq.data.synth import synthesize_track
+from divconq.models import musicnn
+from divconq.shared.errors import PretrainedWeightsMissing
+from divconq.shared.melspec import melspectrogram_power
 
 # The rebuild must equal the original graph to 1e-4 (absolute) plus 1e-5 of the value.
 # Both run float32 convolutions whose sums are ordered differently (~1 ulp apart);
@@ -198,7 +198,7 @@ def test_weights_info():
 
 def test_import_stays_light():
     code = (
-        "import sys, divconq.musicnn; "
+        "import sys, divconq.models.musicnn; "
         "assert not {'tensorflow', 'keras', 'librosa'} & set(sys.modules), sys.modules.keys()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 from conftest import REPO, write_tone
 
-from divconq import rules
 from divconq.cli import main
-from divconq.features import FeatureParams, read_hdf5, track_features
+from divconq.data.features import FeatureParams, read_hdf5, track_features
+from divconq.evaluate import rules
 
 keras = pytest.importorskip("keras")
 
@@ -109,7 +109,7 @@ def predict_json(capsys, *args):
 
 
 def test_formats_rates_and_channels(tmp_path, model, capsys):
-    from divconq.mp3 import to_mp3
+    from divconq.data.mp3 import to_mp3
 
     d = tmp_path / "in"
     music(d / "a.wav", 5)
@@ -144,7 +144,7 @@ def test_lengths(tmp_path, model, capsys, seconds, n_windows, padded):
 
 def test_long_track_in_chunks_equals_whole_track(tmp_path, model):
     """A few minutes of audio: chunked features are the whole track's, bit for bit."""
-    from divconq.audio import load
+    from divconq.data.audio import load
     from divconq.predict import Predictor, window_chunks
 
     f = music(tmp_path / "long.wav", 150)
@@ -155,7 +155,7 @@ def test_long_track_in_chunks_equals_whole_track(tmp_path, model):
     np.testing.assert_array_equal(np.concatenate([s for s, _ in parts]), whole.start_s)
     pred = Predictor(model, batch_size=64).predict_file(f)
     assert pred.n_windows == 148
-    from divconq import inference
+    from divconq.evaluate import inference
 
     ref = inference.score_windows(inference.load_model_dir(model), whole.mel_db)
     np.testing.assert_allclose(pred.scores, ref, atol=1e-5)
@@ -186,9 +186,9 @@ def test_streamed_mp3_gives_the_features_of_the_loaded_file(tmp_path, model):
     """``predict_file`` decodes while it scores: a 48 kHz stereo MP3 of 75 s (a dozen
     decoder reads, two feature chunks) gives the features ``load`` + ``track_features``
     give, bit for bit, and the scores of those features."""
-    from divconq import inference
-    from divconq.audio import load, stream
-    from divconq.mp3 import to_mp3
+    from divconq.data.audio import load, stream
+    from divconq.data.mp3 import to_mp3
+    from divconq.evaluate import inference
     from divconq.predict import Predictor, WindowCutter, segment_features
 
     f = tmp_path / "long.mp3"
@@ -348,7 +348,7 @@ def test_csv_windows_and_output_file(tmp_path, model, capsys):
 
 @pytest.mark.parametrize("rule", rules.names())
 def test_rules_are_the_evaluation_rules(tmp_path, model, capsys, rule):
-    from divconq.evaluation import predict_track
+    from divconq.evaluate.evaluation import predict_track
 
     f = music(tmp_path / "a.wav", 20)
     code, doc, err = predict_json(capsys, f, "--model", model, "--windows", "--rule", rule)
@@ -404,7 +404,7 @@ def test_plot_writes_pngs(tmp_path, model, capsys):
 def test_progress_bar_only_on_a_terminal(tmp_path, model, capsys):
     import io
 
-    from divconq.cli_predict import predict_files, progress_bar
+    from divconq.cli.predict import predict_files, progress_bar
     from divconq.predict import Predictor
 
     d = tmp_path / "in"
@@ -440,8 +440,8 @@ def test_consistent_with_training_features_and_evaluation(tmp_path, model):
     with one too, and once more with the library default to bound the difference.
     """
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from divconq import evaluation, inference, scoring
-    from divconq.audio import load
+    from divconq.data.audio import load
+    from divconq.evaluate import evaluation, inference, scoring
     from divconq.predict import Predictor, window_chunks
 
     src = music(tmp_path / "src" / "rock" / "rock.00001.wav", 11, sr=44100, channels=2)
@@ -498,9 +498,9 @@ def test_consistent_with_training_features_and_evaluation(tmp_path, model):
 
 
 def test_stereo_and_rate_change_go_through_load(tmp_path, model):
-    """Predict decodes with divconq.audio.load: a 48 kHz stereo file gives the
+    """Predict decodes with divconq.data.audio.load: a 48 kHz stereo file gives the
     features of its 22050 Hz mono mix, as the feature stage computes them."""
-    from divconq.audio import load
+    from divconq.data.audio import load
     from divconq.predict import window_chunks
 
     f = write_tone(tmp_path / "s.wav", duration_s=4.5, sr=48000, channels=2)
@@ -511,7 +511,7 @@ def test_stereo_and_rate_change_go_through_load(tmp_path, model):
 
 
 def test_tensorflow_notices_are_filtered():
-    from divconq.cli_predict import _TF_NOISE
+    from divconq.cli.predict import _TF_NOISE
 
     noise = [
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -577,8 +577,8 @@ def test_memory_of_a_10_minute_mp3_is_that_of_a_2_minute_one(tmp_path):
     """Issue 12: ``divconq predict`` with the article's model on a 10-minute 44.1 kHz
     stereo MP3 peaks under 1.5 GB, and within 10 % of its peak on a 2-minute file
     (decoding, features and scores stream; only the window scores are kept)."""
-    from divconq.model import build_model
-    from divconq.mp3 import to_mp3
+    from divconq.data.mp3 import to_mp3
+    from divconq.models.presets import build_model
 
     model_dir = write_model_dir(tmp_path / "article" / "seed0")
     build_model("article", len(CLASSES), (P.n_frames, P.n_mels, 1)).save(model_dir / "model.keras")

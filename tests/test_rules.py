@@ -1,10 +1,10 @@
-"""The registry of track rules (divconq.rules) and everything derived from it."""
+"""The registry of track rules (divconq.evaluate.rules) and everything derived from it."""
 
 import numpy as np
 import pytest
 
-from divconq import aggregate, evaluation, rules
 from divconq.cli import build_parser
+from divconq.evaluate import aggregate, evaluation, rules
 from divconq.predict import track_values
 
 # Three windows of class 0 confident, three of class 1 by a thin margin.

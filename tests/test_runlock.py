@@ -1,11 +1,12 @@
-"""divconq.runlock: which leftover Snakemake locks are stale (real processes, fake folder)."""
+"""divconq.shared.runlock: which leftover Snakemake locks are stale (real processes,
+fake folder)."""
 
 import json
 import socket
 import subprocess
 import sys
 
-from divconq import runlock
+from divconq.shared import runlock
 
 
 def _folder(tmp_path, *records):

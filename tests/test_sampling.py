@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from divconq.augment import augment_batch, batch_rng
-from divconq.sampling import EpochOrder, WindowDraw, balance_weights
-from divconq.training_config import TrainConfig
-from divconq.training_data import track_runs
+from divconq.train.augment import augment_batch, batch_rng
+from divconq.train.config import TrainConfig
+from divconq.train.data import track_runs
+from divconq.train.sampling import EpochOrder, WindowDraw, balance_weights
 
 
 def test_track_runs():

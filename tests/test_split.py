@@ -6,8 +6,8 @@ import logging
 import pandas as pd
 import pytest
 
-from divconq import folds as fo
 from divconq import split as sp
+from divconq.split import folds as fo
 
 
 def make_tracks(per_label, ext=".au"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from divconq import synth
+from divconq.data import synth
 
 SR = 22050
 

@@ -1,4 +1,5 @@
-"""divconq.sysinfo: CPU model, SIMD level and TensorFlow's oneDNN state, without TensorFlow."""
+"""divconq.shared.sysinfo: CPU model, SIMD level and TensorFlow's oneDNN state, without
+TensorFlow."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from divconq import sysinfo
+from divconq.shared import sysinfo
 
 AVX2_EPYC = """processor	: 0
 vendor_id	: AuthenticAMD
@@ -101,7 +102,7 @@ def test_unreadable_or_empty_cpuinfo_degrades_gracefully(tmp_path):
 
 def test_this_machine_without_importing_tensorflow():
     code = (
-        "import sys; from divconq.sysinfo import cpu_info, describe; "
+        "import sys; from divconq.shared.sysinfo import cpu_info, describe; "
         "i = cpu_info(); print(describe()); "
         "assert i.cores >= 1; assert 'tensorflow' not in sys.modules"
     )

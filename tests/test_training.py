@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import Interrupt, interrupt_after
 
-from divconq.features import FeatureParams, TrackFeatures, summarize_hdf5, write_hdf5
+from divconq.data.features import FeatureParams, TrackFeatures, summarize_hdf5, write_hdf5
 from divconq.split import write_manifest
-from divconq.training import (
+from divconq.train.run import (
     TrainConfig,
     band_statistics,
     class_names_of,
@@ -111,7 +111,7 @@ def test_classes_need_training_tracks(dataset):
 
 
 def test_epoch_order_is_seeded_per_epoch():
-    from divconq.sampling import EpochOrder as _EpochOrder
+    from divconq.train.sampling import EpochOrder as _EpochOrder
 
     a, b = _EpochOrder(100, 32, True, 5), _EpochOrder(100, 32, True, 5)
     a.set_epoch(3)
@@ -160,8 +160,8 @@ def test_importing_training_loads_no_tensorflow():
     import sys
 
     code = (
-        "import sys, divconq.training, divconq.training_data, divconq.sampling, "
-        "divconq.augment, divconq.training_state; "
+        "import sys, divconq.train.run, divconq.train.data, divconq.train.sampling, "
+        "divconq.train.augment, divconq.train.state; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -177,7 +177,7 @@ CONFIG = {"epochs": 2, "learning_rate": 1e-3, "threads": 2, "patience": 5}
 
 @pytest.fixture(scope="module")
 def baseline(dataset, tmp_path_factory):
-    from divconq.training import train
+    from divconq.train.run import train
 
     out = tmp_path_factory.mktemp("models") / "exp" / "seed0"
     info = train(dataset, out, experiment="exp", seed=0, preset="small", config=CONFIG)
@@ -222,9 +222,9 @@ def test_model_directory(baseline, dataset):
     np.testing.assert_allclose(pre["normalization"]["std"], train_x.x.std(axis=(0, 1, 3)), 1e-4)
     assert abs(np.mean(pre["normalization"]["mean"]) - OFFSETS["train"]) < 1.0
     assert info["n_train"] == 48 and info["n_val"] == 12 and info["resumes"] == 0
-    # The saved model scores through divconq.inference.
-    from divconq import inference
-    from divconq.features import read_hdf5
+    # The saved model scores through divconq.evaluate.inference.
+    from divconq.data.features import read_hdf5
+    from divconq.evaluate import inference
 
     bundle = inference.load_model_dir(out)
     feats, _, _ = read_hdf5(df[df.split == "test"].iloc[0]["spectrogram"])
@@ -234,7 +234,7 @@ def test_model_directory(baseline, dataset):
 
 
 def test_same_seed_same_history(baseline, dataset, tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     out, _ = baseline
     again = tmp_path / "exp" / "seed0"
@@ -249,7 +249,7 @@ def test_same_seed_same_history(baseline, dataset, tmp_path):
 
 
 def test_resume_after_interruption(baseline, dataset, tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     out, _ = baseline
     run = tmp_path / "exp" / "seed0"
@@ -283,7 +283,7 @@ def test_band_stats_trains_resumes_and_loads_in_a_fresh_process(dataset, tmp_pat
     import subprocess
     import sys
 
-    from divconq.training import train
+    from divconq.train.run import train
 
     run = tmp_path / "bs" / "seed0"
     kw = dict(experiment="bs", seed=0, preset="band_stats", config=CONFIG)
@@ -299,7 +299,8 @@ def test_band_stats_trains_resumes_and_loads_in_a_fresh_process(dataset, tmp_pat
     df = pd.read_csv(dataset)
     h5 = df[df.split == "test"].iloc[0]["spectrogram"]
     script = (
-        "import sys; from divconq import inference; from divconq.features import read_hdf5\n"
+        "import sys; from divconq.evaluate import inference\n"
+        "from divconq.data.features import read_hdf5\n"
         "b = inference.load_model_dir(sys.argv[1]); f, _, _ = read_hdf5(sys.argv[2])\n"
         "s = inference.score_windows(b, f.mel_db); print(s.shape, round(float(s.sum()), 3))\n"
     )
@@ -310,7 +311,7 @@ def test_band_stats_trains_resumes_and_loads_in_a_fresh_process(dataset, tmp_pat
 
 
 def test_killed_after_last_epoch_only_finalizes(dataset, tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     run = tmp_path / "exp" / "seed1"
     with pytest.raises(Interrupt):
@@ -321,7 +322,7 @@ def test_killed_after_last_epoch_only_finalizes(dataset, tmp_path):
 
 
 def test_other_configuration_starts_over(dataset, tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     run = tmp_path / "exp" / "seed2"
     with pytest.raises(Interrupt):
@@ -331,7 +332,7 @@ def test_other_configuration_starts_over(dataset, tmp_path):
 
 
 def test_monitor_direction():
-    from divconq.training_keras import improves, monitor_mode
+    from divconq.train.keras_loop import improves, monitor_mode
 
     assert monitor_mode("val_loss") == "min" and monitor_mode("accuracy") == "max"
     assert improves(0.5, None, "min") and improves(0.4, 0.5, "min")
@@ -343,7 +344,7 @@ def test_monitor_direction():
 @pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
 def test_monitor_picks_the_kept_epoch(dataset, tmp_path, monitor):
     """The kept epoch is the first best one of `monitor` (lowest loss, highest accuracy)."""
-    from divconq.training import train
+    from divconq.train.run import train
 
     config = {**CONFIG, "epochs": 4, "learning_rate": 3e-3, "monitor": monitor}
     info = train(dataset, tmp_path / "m", experiment="exp", seed=0, config=config)
@@ -356,7 +357,7 @@ def test_monitor_picks_the_kept_epoch(dataset, tmp_path, monitor):
 
 
 def test_clip_input(tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     manifest = make_dataset(
         tmp_path / "data", n_classes=2, tracks=(3, 1, 0), n_windows=4, clip=True
@@ -374,7 +375,7 @@ def test_clip_input(tmp_path):
     assert info["n_train"] == 6 and info["n_val"] == 2
     pre = json.loads((out / "preprocessing.json").read_text())
     assert pre["input"] == "clip"
-    from divconq import inference
+    from divconq.evaluate import inference
 
     bundle = inference.load_model_dir(out)
     clip = np.zeros((PARAMS.n_mels, PARAMS.n_clip_frames), np.float32)
@@ -386,7 +387,7 @@ def test_clip_input(tmp_path):
 
 
 def test_prepare_data_normalizes_both_splits_with_train_statistics(dataset):
-    from divconq.training import prepare_data
+    from divconq.train.run import prepare_data
 
     data = prepare_data(dataset, TrainConfig())
     assert data.class_names == ["g0", "g1", "g2"] and data.params == PARAMS
@@ -399,7 +400,7 @@ def test_prepare_data_normalizes_both_splits_with_train_statistics(dataset):
 
 
 def test_describe_run_fingerprint_follows_what_shapes_the_model(dataset):
-    from divconq.training import describe_run, prepare_data
+    from divconq.train.run import describe_run, prepare_data
 
     data = prepare_data(dataset, TrainConfig())
     kw = {"experiment": "e", "seed": 0, "preset": "small", "input": "snippets"}
@@ -411,9 +412,9 @@ def test_describe_run_fingerprint_follows_what_shapes_the_model(dataset):
 
 
 def test_build_or_resume_starts_over_on_a_foreign_state(tmp_path):
-    from divconq.fileio import write_json
-    from divconq.training import build_or_resume
-    from divconq.training_state import new_state
+    from divconq.shared.fileio import write_json
+    from divconq.train.run import build_or_resume
+    from divconq.train.state import new_state
 
     state_dir = tmp_path / "seed0.resume"
     state_dir.mkdir()
@@ -443,7 +444,7 @@ def test_load_split_all_windows(dataset):
 
 
 def test_epoch_sampling_needs_snippet_input(dataset):
-    from divconq.training import prepare_data
+    from divconq.train.run import prepare_data
 
     with pytest.raises(ValueError, match="sampling: epoch needs windows"):
         prepare_data(dataset, TrainConfig(sampling="epoch"), input="clip")
@@ -462,7 +463,7 @@ WHOLE = {
 
 
 def test_epoch_sampling_with_augmentation_resumes_exactly(dataset, tmp_path):
-    from divconq.training import train
+    from divconq.train.run import train
 
     ref = tmp_path / "ref" / "seed4"
     info = train(dataset, ref, experiment="w", seed=4, config=WHOLE)
@@ -498,7 +499,7 @@ def test_epoch_sampling_with_augmentation_resumes_exactly(dataset, tmp_path):
 CHILD = '''
 import json, os, signal, sys
 import keras
-from divconq.training import train
+from divconq.train.run import train
 
 manifest, out = sys.argv[1], sys.argv[2]
 cfg, kill = json.loads(sys.argv[3]), json.loads(sys.argv[4])

@@ -51,7 +51,7 @@ def results(tmp_path_factory):
 
 
 def test_embedding_files_per_track(results):
-    from divconq.embeddings import read_hdf5
+    from divconq.data.embeddings import read_hdf5
 
     tracks = pd.read_csv(results / "inventory" / "tracks.csv")
     files = sorted((results / "embeddings" / "msd_musicnn").glob("*/*.h5"))
@@ -101,7 +101,7 @@ def predict_and_evaluation(results, experiment, test_row, capsys):
     that seed's evaluation scores of the same track: (JSON of the file, scores rows,
     class names)."""
     from divconq.cli import main
-    from divconq.evaluation import read_window_scores
+    from divconq.evaluate.evaluation import read_window_scores
 
     manifest = pd.read_csv(results / "split" / "manifest.csv")
     row = manifest[manifest["split"] == "test"].iloc[test_row]
@@ -169,8 +169,8 @@ def test_fine_tuning_experiment_and_its_predict(results, capsys):
     seed): per-track log-mel files of the network's front end, a model folder holding
     the whole fine-tuned network, the snippet/window/track table, and ``divconq
     predict`` giving its scores."""
-    from divconq.audio import load
-    from divconq.embeddings import network_log_mel
+    from divconq.data.audio import load
+    from divconq.data.embeddings import network_log_mel
 
     mels = sorted((results / "musicnn_mels").glob("*/*.h5"))
     assert len(mels) == 15

@@ -2,7 +2,7 @@
 
 A whole Snakemake run (its process group: Snakemake and its jobs) is killed with
 SIGKILL, as a power loss or the out-of-memory killer would, and the same command
-is run again: it must clear the stale lock itself (divconq.runlock), rerun what
+is run again: it must clear the stale lock itself (divconq.shared.runlock), rerun what
 was cut short and end with the tables of an uninterrupted run.
 """
 

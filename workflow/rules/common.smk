@@ -25,15 +25,17 @@ if not workflow.deployment_settings.deployment_method:
     )
 shell.prefix(SHELL_PREFIX)
 sys.path.insert(0, SRC)
-from divconq.rules import check_config as check_track_rule
+from divconq.evaluate.rules import check_config as check_track_rule
 
 check_track_rule(config)
 
-from divconq import configcheck, runlock
-from divconq.inputs import EMBEDDING_INPUTS
-from divconq.musicnn import CHECKPOINTS
-from divconq.model import PRESETS
-from divconq.training_config import experiment_training
+from divconq import configcheck
+from divconq.shared import config as config_schema
+from divconq.shared import runlock
+from divconq.shared.inputs import EMBEDDING_INPUTS
+from divconq.models.musicnn import CHECKPOINTS
+from divconq.models.presets import PRESETS
+from divconq.train.config import experiment_training
 
 # A run killed by SIGKILL (or power loss) leaves Snakemake's lock behind; clear it
 # when its recorded owner is dead, so that the same command resumes. Only the
@@ -62,18 +64,18 @@ with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 # Each config file is read once more here, to say where a mistake was given.
 CONFIG_SOURCES = config_sources()
 try:
-    configcheck.coerce_text(config, CONFIG_SCHEMA)
-    configcheck.check_unknown(config, CONFIG_SCHEMA, CONFIG_SOURCES)
+    config_schema.coerce_text(config, CONFIG_SCHEMA)
+    config_schema.check_unknown(config, CONFIG_SCHEMA, CONFIG_SOURCES)
     validate(config, schema="../schemas/config.schema.yaml")
-    configcheck.fill_entry_defaults(config, CONFIG_SCHEMA)
+    config_schema.fill_entry_defaults(config, CONFIG_SCHEMA)
     if workflow.is_main_process:
         configcheck.check_cross_fields(config, CONFIG_SCHEMA, PRESETS, CONFIG_SOURCES)
-except configcheck.ConfigError as err:
+except config_schema.ConfigError as err:
     raise WorkflowError(str(err))
 
-from divconq.evaluation import THREADS as EVALUATION_THREADS
-from divconq.features import FeatureParams
-from divconq.inventory import DatasetError, discover
+from divconq.evaluate.evaluation import THREADS as EVALUATION_THREADS
+from divconq.data.features import FeatureParams
+from divconq.data.inventory import DatasetError, discover
 
 RESULTS = config["results"]
 DATASET = config["dataset"]
@@ -86,7 +88,7 @@ def synthetic_root():
 
 def synthetic_sources():
     """Track id -> WAV path of every track the synthetic generator will write."""
-    from divconq.synth import genre_names, track_name
+    from divconq.data.synth import genre_names, track_name
 
     syn = DATASET["synthetic"]
     return {
@@ -98,7 +100,7 @@ def synthetic_sources():
 
 def synthetic_genre_wavs():
     """Output patterns of one genre's job: every track of {label}, GTZAN-named."""
-    from divconq.synth import track_name
+    from divconq.data.synth import track_name
 
     n = DATASET["synthetic"]["tracks_per_genre"]
     return [
@@ -139,7 +141,7 @@ def source_audio(wildcards):
 
 def usable_tracks():
     """Rows of the inventory's tracks.csv (waits for the inventory checkpoint)."""
-    from divconq.inventory import read_tracks
+    from divconq.data.inventory import read_tracks
 
     return read_tracks(checkpoints.inventory.get().output.tracks)
 
@@ -174,7 +176,7 @@ def data_targets(wildcards=None):
 # their checkpoint, results/embeddings/<model>/<label>/<track>.h5 (rule embedding).
 
 EMBEDDING = config["embedding"]
-# The checkpoints divconq.musicnn rebuilds: the `embedding` rule's {model} wildcard.
+# The checkpoints divconq.models.musicnn rebuilds: the `embedding` rule's {model} wildcard.
 EMBEDDING_MODELS = "|".join(CHECKPOINTS)
 
 
@@ -289,7 +291,7 @@ def train_params(experiment):
         spec.get("trainable", "head"),
     )
     return {
-        k: v for k, v in merged.items() if k not in configcheck.TRAINING_RESOURCE_KEYS
+        k: v for k, v in merged.items() if k not in config_schema.TRAINING_RESOURCE_KEYS
     }
 
 
@@ -344,7 +346,7 @@ def final_targets():
 # Folds ----------------------------------------------------------------------------
 # split.method: kfold trains and evaluates every (fold, seed) of an experiment, in
 # <experiment>/fold<k>/seed<N>/ under models/ and eval/; fold k's train/val/test
-# manifest is split/fold<k>/manifest.csv (divconq.folds.fold_view). Other methods
+# manifest is split/fold<k>/manifest.csv (divconq.split.folds.fold_view). Other methods
 # keep <experiment>/seed<N>/ and split/manifest.csv: the rules' {fold} wildcard is
 # then empty, else "fold<k>/".
 
@@ -408,7 +410,7 @@ def predict_sources():
     Sorted; hidden files are skipped; of two files with the same name (a.wav,
     a.mp3) the first in sorted order is kept, as in the dataset inventory.
     """
-    from divconq.audio import find_audio_files
+    from divconq.data.audio import find_audio_files
 
     root = Path(PREDICT_ROOT)
     if not root.is_dir():

@@ -1,4 +1,5 @@
-# Data stage: inventory of the input audio, then per track MP3 and HDF5 features.
+# Data stage: the embedded synthetic set (when the dataset is synthetic), the
+# inventory of the input audio, then per track MP3 and HDF5 features.
 #
 # Per-track rules are shell commands calling the package's CLI rather than
 # script: jobs; a script: job loads Snakemake itself (~0.08 s of CPU), which
@@ -6,11 +7,34 @@
 
 import os
 
-from divconq.ffmpeg import ffmpeg_exe
+from divconq.data.ffmpeg import ffmpeg_exe
 
 # ffmpeg resolved once per run, for every job: without it each MP3 job pays
 # imageio-ffmpeg's `ffmpeg -version` check (~13 ms of CPU, ~4 % of a track).
 os.environ.setdefault("IMAGEIO_FFMPEG_EXE", ffmpeg_exe())
+
+
+# The embedded default dataset: GTZAN-shaped synthetic music, one job per genre
+# (starting Python and importing numpy costs more than rendering one 30-s track).
+
+
+rule synth_genre:
+    output:
+        synthetic_genre_wavs(),
+    log:
+        f"{RESULTS}/logs/synth/{{label}}.log",
+    wildcard_constraints:
+        label=r"[^/.]+",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        indexes=" ".join(map(str, range(DATASET["synthetic"]["tracks_per_genre"]))),
+        syn=DATASET["synthetic"],
+    shell:
+        "python -m divconq.cli synth {output:q} --label {wildcards.label:q}"
+        " --index {params.indexes} --n-genres {params.syn[genres]}"
+        " --duration {params.syn[duration_s]} --sample-rate {params.syn[sample_rate]}"
+        " --difficulty {params.syn[difficulty]} --seed {params.syn[seed]} > {log:q} 2>&1"
 
 
 checkpoint inventory:
@@ -70,7 +94,7 @@ rule spectrogram:
         " > {log:q} 2>&1"
 
 
-# The pretrained network's own log-mel of a whole track (divconq.embeddings), for
+# The pretrained network's own log-mel of a whole track (divconq.data.embeddings), for
 # experiments that fine-tune the network (trainable: all): patches are cut from it
 # when it is read. Decoding and a mel spectrogram, no TensorFlow.
 rule musicnn_mel:
@@ -89,7 +113,7 @@ rule musicnn_mel:
         " > {log:q} 2>&1"
 
 
-# Pretrained embeddings of every 3-s patch (divconq.embeddings), for experiments with
+# Pretrained embeddings of every 3-s patch (divconq.data.embeddings), for experiments with
 # input: embeddings: one HDF5 per track and checkpoint, from the decoded source audio
 # at 16 kHz. A job starts TensorFlow and the network (~9 CPU-s), then embeds ~1 CPU-s
 # per audio minute (AMD EPYC, 2 cores, AVX-512; docs/embeddings.md, "Cost").

@@ -1,6 +1,6 @@
 # Evaluation stage: per (experiment, seed) window scores and metrics (per experiment,
 # fold and seed with split.method kfold, common.smk), tables over seeds, figures.
-# Files: docs/architecture.md; code: divconq.evaluation, divconq.aggregate, divconq.figures.
+# Files: docs/architecture.md; code: divconq.evaluate.evaluation, divconq.evaluate.aggregate, divconq.evaluate.figures.
 
 
 rule evaluate:
@@ -22,7 +22,7 @@ rule evaluate:
         seed=r"\d+",
     conda:
         "../../envs/eval.yaml"
-    # divconq.evaluation.THREADS (1: jobs side by side on a small machine).
+    # divconq.evaluate.evaluation.THREADS (1: jobs side by side on a small machine).
     threads: EVALUATION_THREADS
     params:
         splits=EVAL["splits"],

@@ -20,7 +20,7 @@ rule split:
         "../scripts/split.py"
 
 
-# split.method kfold: the ordinary train/val/test manifest of fold k (divconq.folds).
+# split.method kfold: the ordinary train/val/test manifest of fold k (divconq.split.folds).
 rule fold_manifest:
     input:
         manifest=f"{RESULTS}/split/manifest.csv",

@@ -2,10 +2,10 @@
 # (model.keras, history.csv, preprocessing.json, training.json; docs/architecture.md);
 # with split.method kfold one per (experiment, fold, seed), <experiment>/fold<k>/seed<N>/,
 # trained on split/fold<k>/manifest.csv ({fold} is "" or "fold<k>/", common.smk).
-# Code: divconq.model, divconq.training (its steps; divconq.training_keras, sampling,
+# Code: divconq.models.presets, divconq.train.run (its steps; divconq.train.keras_loop, sampling,
 # augment). Every key of the `training` section, merged with the model preset's own
-# settings (divconq.model.Preset.training) and then the experiment's `training:`
-# overrides, reaches divconq.training.TrainConfig (train_params in common.smk), which
+# settings (divconq.models.presets.Preset.training) and then the experiment's `training:`
+# overrides, reaches divconq.train.run.TrainConfig (train_params in common.smk), which
 # refuses an unknown key; only seeds, threads, mem_mb and gpu are taken out here as
 # job settings (threads comes back as the job's thread count).
 #

@@ -4,9 +4,9 @@
 
 import logging
 
-from divconq.aggregate import aggregate
-from divconq.aggregate_folds import aggregate_folds, folds_of
-from divconq.scriptlog import log_to
+from divconq.evaluate.aggregate import aggregate
+from divconq.evaluate.aggregate_folds import aggregate_folds, folds_of
+from divconq.shared.scriptlog import log_to
 
 log_to(snakemake.log[0])
 out = snakemake.output

@@ -5,21 +5,21 @@
 import logging
 from pathlib import Path
 
-from divconq.evaluation import evaluate
-from divconq.inputs import WHOLE_TRACK_INPUTS
-from divconq.scriptlog import log_to
+from divconq.evaluate.evaluation import evaluate
+from divconq.shared.inputs import WHOLE_TRACK_INPUTS
+from divconq.shared.scriptlog import log_to
 
 log_to(snakemake.log[0])
 out_dir = Path(snakemake.output.metrics).parent
 manifest = snakemake.input.manifest
 spec = snakemake.params.spec
 if "trainable" in spec:
-    from divconq.embeddings import mel_manifest
+    from divconq.split.manifest import mel_manifest
 
     # Fine-tuned network: the tracks' network log-mel files stand in for their spectrograms.
     manifest = mel_manifest(manifest, snakemake.params.results)
 elif "embedding" in spec:
-    from divconq.embeddings import feature_manifest
+    from divconq.split.manifest import feature_manifest
 
     # The tracks' embedding files stand in for their spectrograms.
     manifest = feature_manifest(manifest, snakemake.params.results, spec["embedding"]["model"])

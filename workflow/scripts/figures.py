@@ -4,8 +4,8 @@
 
 import logging
 
-from divconq import figures
-from divconq.scriptlog import log_to
+from divconq.evaluate import figures
+from divconq.shared.scriptlog import log_to
 
 log_to(snakemake.log[0])
 rule = snakemake.rule

@@ -4,8 +4,8 @@
 
 import logging
 
-from divconq.folds import fold_view
 from divconq.split import write_manifest
+from divconq.split.folds import fold_view
 
 logging.basicConfig(
     filename=snakemake.log[0], level=logging.INFO, format="%(levelname)s %(message)s"

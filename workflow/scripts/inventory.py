@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from divconq.inventory import discover, inventory
-from divconq.scriptlog import log_to
+from divconq.data.inventory import discover, inventory
+from divconq.shared.scriptlog import log_to
 
 log_to(snakemake.log[0])
 candidates, rejected = discover(snakemake.params.root)

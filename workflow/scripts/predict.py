@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from divconq.scriptlog import log_to
+from divconq.shared.scriptlog import log_to
 
 # Everything on stderr, TensorFlow's C++ messages included, goes to the job's log.
 log_to(snakemake.log[0], fds=True)

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from divconq.features import summarize_hdf5
-from divconq.scriptlog import log_to
+from divconq.data.features import summarize_hdf5
+from divconq.shared.scriptlog import log_to
 from divconq.split import build_manifest, make_split, write_manifest, write_report
 
 log_to(snakemake.log[0])

@@ -2,25 +2,26 @@
 
 # ruff: noqa: F821 (`snakemake` is injected by Snakemake)
 
-from divconq.scriptlog import log_to
+from divconq.shared.scriptlog import log_to
 
 # TensorFlow's and Keras' own output (one line per epoch) goes to the job's log too.
 log_to(snakemake.log[0], fds=True, fmt="%(asctime)s %(levelname)s %(message)s")
 
-from divconq.training import train  # noqa: E402
+from divconq.train.run import train  # noqa: E402
 
 spec = snakemake.params.spec
 config = {**snakemake.params.training, "threads": snakemake.threads, "verbose": 2}
 manifest, input, layer, embedding = snakemake.input.manifest, spec["input"], None, None
 head_from = snakemake.input.head or None
 if "trainable" in spec:
-    from divconq.embeddings import EmbeddingParams, mel_manifest
+    from divconq.data.embeddings import EmbeddingParams
+    from divconq.split.manifest import mel_manifest
 
     # Fine-tuning: the network's log-mel files stand in for the spectrograms.
     manifest = mel_manifest(manifest, snakemake.params.results)
     input, embedding = "musicnn_mel", EmbeddingParams(**spec["embedding"])
 elif "embedding" in spec:
-    from divconq.embeddings import feature_manifest
+    from divconq.split.manifest import feature_manifest
 
     # The tracks' embedding files stand in for their spectrograms.
     manifest = feature_manifest(manifest, snakemake.params.results, spec["embedding"]["model"])

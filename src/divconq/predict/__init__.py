@@ -1,18 +1,18 @@
 """Classify any audio file with a trained model: ``divconq predict``.
 
-A file is decoded (any format, rate and channel count :func:`divconq.audio.load`
+A file is decoded (any format, rate and channel count :func:`divconq.data.audio.load`
 reads), cut into ``snippet_s`` windows every ``window_hop_s`` over the whole
 track (3-s windows with 2-s overlap by default), turned into log-mel features by
-:func:`divconq.features.track_features` with the model's own stored
-:class:`~divconq.features.FeatureParams` (nothing comes from the config or the
-command line), scored by :mod:`divconq.inference`, and the window scores are
+:func:`divconq.data.features.track_features` with the model's own stored
+:class:`~divconq.data.features.FeatureParams` (nothing comes from the config or the
+command line), scored by :mod:`divconq.evaluate.inference`, and the window scores are
 aggregated into one track prediction by a rule of
-:mod:`divconq.rules` (``sum``, the article's, by default).
+:mod:`divconq.evaluate.rules` (``sum``, the article's, by default).
 These are the exact functions the workflow's feature and evaluation stages use,
 so a track gets the same features and the same prediction here as there
 (``tests/test_predict.py`` checks both).
 
-A long file is a pipeline: it is decoded piece by piece (:func:`divconq.audio.stream`),
+A long file is a pipeline: it is decoded piece by piece (:func:`divconq.data.audio.stream`),
 features are computed 64 windows at a time in worker threads as soon as their
 audio is in (each window is framed and transformed on its own, so a chunk gives the
 very same numbers as the whole track), and the model scores the previous batch
@@ -29,7 +29,7 @@ The work is split by job:
   :func:`segment_features`, :func:`scores_of_stream`);
 - :mod:`divconq.predict.predictor`: :class:`Predictor` and :class:`FilePrediction`;
 - :mod:`divconq.predict.output`: table, JSON and CSV output and the timeline plot;
-- :mod:`divconq.cli_predict`: the ``divconq predict`` command itself.
+- :mod:`divconq.cli.predict`: the ``divconq predict`` command itself.
 """
 
 from divconq.predict.folders import ModelDirError, model_dirs

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from divconq.fileio import plain
 from divconq.predict.predictor import FilePrediction
+from divconq.shared.fileio import plain
 
 __all__ = ["plot_paths", "plot_timeline", "to_csv", "to_json", "to_table"]
 

@@ -1,9 +1,9 @@
 """The streaming window pipeline of ``divconq predict``.
 
-Audio that arrives piece by piece (a file decoded by :func:`divconq.audio.stream`)
+Audio that arrives piece by piece (a file decoded by :func:`divconq.data.audio.stream`)
 is cut into chunks of windows (:class:`WindowCutter`) as soon as their samples are
 in; worker threads compute each chunk's log-mel features
-(:func:`segment_features`, which is :func:`divconq.features.track_features` of
+(:func:`segment_features`, which is :func:`divconq.data.features.track_features` of
 the chunk's audio) and the caller's scoring function scores them in batches
 (:func:`scores_of_stream`). Each window is framed and transformed on its own, so
 any split into chunks gives the very numbers of the whole track, and memory stays
@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from divconq.features import FeatureParams, track_features, window_starts
+from divconq.data.features import FeatureParams, track_features, window_starts
 
 __all__ = ["FEATURE_CHUNK", "WindowCutter", "scores_of_stream", "segment_features", "window_chunks"]
 
@@ -114,7 +114,7 @@ class WindowCutter:
 def segment_features(params: FeatureParams, first: int, count: int, segment: np.ndarray):
     """Features of windows ``first`` to ``first + count - 1`` of a track.
 
-    :func:`divconq.features.track_features` of the stretch of audio these windows
+    :func:`divconq.data.features.track_features` of the stretch of audio these windows
     cover (a chunk from :class:`WindowCutter`). Windows are framed and transformed
     one by one there, so any split of a track into chunks gives exactly
     ``track_features(y, params).mel_db``; a track shorter than one window gets one
@@ -180,7 +180,7 @@ def scores_of_stream(
     """Window starts and scores of mono audio at ``params.sample_rate``, given piece by piece.
 
     Three things overlap: a reader thread pulls the pieces (decoding a file,
-    see :func:`divconq.audio.stream`) and cuts them into chunks of windows
+    see :func:`divconq.data.audio.stream`) and cuts them into chunks of windows
     (:class:`WindowCutter`); ``workers`` threads compute the chunks' features;
     this thread scores them in batches (numpy, libsndfile, soxr and TensorFlow
     all release the GIL). A few chunks at most wait, so memory stays bounded

@@ -1,9 +1,9 @@
 """The predictor: one model, or an ensemble of seed models, that classifies whole files.
 
-:class:`Predictor` loads the model folder(s) (:func:`divconq.inference.load_model_dir`),
+:class:`Predictor` loads the model folder(s) (:func:`divconq.evaluate.inference.load_model_dir`),
 scores a file's windows through the streaming pipeline
 (:func:`divconq.predict.pipeline.scores_of_stream`) and turns the window scores into
-a track prediction by a rule of :mod:`divconq.rules` (:func:`track_values`): a
+a track prediction by a rule of :mod:`divconq.evaluate.rules` (:func:`track_values`): a
 :class:`FilePrediction`.
 """
 
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from divconq import rules
-from divconq.audio import stream
-from divconq.features import FeatureParams, track_features
-from divconq.inputs import EMBEDDING_INPUTS, WHOLE_TRACK_INPUTS
+from divconq.data.audio import stream
+from divconq.data.features import FeatureParams, track_features
+from divconq.evaluate import rules
 from divconq.predict.folders import ModelDirError, model_dirs
 from divconq.predict.pipeline import scores_of_stream
+from divconq.shared.inputs import EMBEDDING_INPUTS, WHOLE_TRACK_INPUTS
 
 __all__ = ["FilePrediction", "Predictor", "track_values"]
 
@@ -35,7 +35,7 @@ class FilePrediction:
         The file as named (relative paths stay relative).
     class_names : list of str
     rule : str
-        Track rule, a name of :data:`divconq.rules.RULES` (``clip`` for a clip model).
+        Track rule, a name of :data:`divconq.evaluate.rules.RULES` (``clip`` for a clip model).
     start_s : np.ndarray, float64, shape (n_windows,)
         Window starts, seconds (one row at 0 for a clip model).
     window_s : float
@@ -84,16 +84,16 @@ class FilePrediction:
 def track_values(scores: np.ndarray, rule: str) -> tuple[int, np.ndarray]:
     """Track prediction and readable per-class track scores under a rule.
 
-    The prediction is :func:`divconq.evaluation.predict_track` (the evaluation
+    The prediction is :func:`divconq.evaluate.evaluation.predict_track` (the evaluation
     stage's own code). The shown scores are the rule's display values (see
-    :mod:`divconq.rules`): they rank the classes as the rule does but read as
+    :mod:`divconq.evaluate.rules`): they rank the classes as the rule does but read as
     probabilities (they sum to 1), e.g. the mean window score for ``sum``.
 
     Parameters
     ----------
     scores : np.ndarray, shape (n_windows, n_classes)
     rule : str
-        A rule of :data:`divconq.rules.RULES`, or ``clip`` (a clip model's single score).
+        A rule of :data:`divconq.evaluate.rules.RULES`, or ``clip`` (a clip model's single score).
 
     Returns
     -------
@@ -102,10 +102,10 @@ def track_values(scores: np.ndarray, rule: str) -> tuple[int, np.ndarray]:
 
     Raises
     ------
-    divconq.rules.UnknownRuleError
+    divconq.evaluate.rules.UnknownRuleError
         For any other rule name.
     """
-    from divconq.evaluation import predict_track
+    from divconq.evaluate.evaluation import predict_track
 
     rule_ = rules.get(rule)
     scores = np.asarray(scores, dtype=np.float64)
@@ -135,8 +135,8 @@ class Predictor:
     Attributes
     ----------
     dirs : list of Path
-    bundles : list of divconq.inference.Bundle
-    params : FeatureParams or divconq.embeddings.EmbeddingParams
+    bundles : list of divconq.evaluate.inference.Bundle
+    params : FeatureParams or divconq.data.embeddings.EmbeddingParams
         The models' stored feature parameters (all models must agree).
     class_names : list of str
     input : str
@@ -146,7 +146,7 @@ class Predictor:
     def __init__(
         self, model, batch_size: int = 32, warmup: bool = True, feature_threads: int | None = None
     ):
-        from divconq import inference
+        from divconq.evaluate import inference
 
         self.dirs = model_dirs(model)
         self.bundles = []
@@ -184,8 +184,8 @@ class Predictor:
         function once with a free batch dimension and never again."""
         p = self.params
         if self.input in EMBEDDING_INPUTS:
-            from divconq import musicnn
-            from divconq.embeddings import load_network
+            from divconq.data.embeddings import load_network
+            from divconq.models import musicnn
 
             # The network's weights come from an installed package: a missing one
             # fails here, before any file, naming the package and its install command.
@@ -194,7 +194,7 @@ class Predictor:
             shape = (p.width, 1)
         elif self.input == "musicnn_mel":
             # The fine-tuned network is in the model folder: no package needed.
-            from divconq.musicnn import N_MELS, PATCH_FRAMES
+            from divconq.models.musicnn import N_MELS, PATCH_FRAMES
 
             shape = (N_MELS, PATCH_FRAMES)
         else:
@@ -208,7 +208,7 @@ class Predictor:
 
     def score_windows(self, mel_db: np.ndarray) -> np.ndarray:
         """Softmax scores of windows, averaged over the models (float64, (n, n_classes))."""
-        from divconq import inference
+        from divconq.evaluate import inference
 
         total = None
         for b in self.bundles:
@@ -218,7 +218,7 @@ class Predictor:
 
     def score_clip(self, clip_mel_db: np.ndarray) -> np.ndarray:
         """Softmax scores of a whole-clip input, averaged over the models (float64, (1, n))."""
-        from divconq import inference
+        from divconq.evaluate import inference
 
         total = 0.0
         for b in self.bundles:
@@ -233,9 +233,9 @@ class Predictor:
         scoring overlap; memory stays bounded). A clip model scores the first
         ``clip_s`` seconds as one input; an embedding model embeds the patches of the
         whole track with the pretrained network
-        (:func:`divconq.embeddings.track_embeddings`, the embedding stage's code); a
+        (:func:`divconq.data.embeddings.track_embeddings`, the embedding stage's code); a
         fine-tuned network's model scores the network's log-mel patches of the
-        whole track (:func:`divconq.embeddings.patch_log_mels`).
+        whole track (:func:`divconq.data.embeddings.patch_log_mels`).
 
         Returns
         -------
@@ -250,7 +250,7 @@ class Predictor:
             feats = track_features(y[: p.clip_samples], p, clip=True)
             return np.zeros(1), self.score_clip(feats.clip_mel_db), len(y)
         if self.input in EMBEDDING_INPUTS:
-            from divconq.embeddings import track_embeddings
+            from divconq.data.embeddings import track_embeddings
 
             y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
             emb = track_embeddings(y, p)
@@ -261,7 +261,7 @@ class Predictor:
                 return np.zeros(1), self.score_windows(mean[None, :, None]), len(y)
             return emb.start_s, self.score_windows(values[:, :, None]), len(y)
         if self.input == "musicnn_mel":
-            from divconq.embeddings import FRAME_RATE, patch_log_mels
+            from divconq.data.embeddings import FRAME_RATE, patch_log_mels
 
             # The training files' patches, cut by the same code (mel, time as stored).
             y = np.concatenate([np.asarray(x, dtype=np.float32) for x in pieces])
@@ -312,10 +312,10 @@ class Predictor:
         )
 
     def predict_file(self, path, rule: str = rules.DEFAULT) -> FilePrediction:
-        """Decode and classify one file; raises :class:`~divconq.errors.AudioError`.
+        """Decode and classify one file; raises :class:`~divconq.shared.errors.AudioError`.
 
-        ``rule`` is a name of :data:`divconq.rules.RULES` (an unknown one raises
-        :class:`~divconq.rules.UnknownRuleError` before decoding).
+        ``rule`` is a name of :data:`divconq.evaluate.rules.RULES` (an unknown one raises
+        :class:`~divconq.evaluate.rules.UnknownRuleError` before decoding).
         """
         rules.get(rule, clip=False)
         t0 = time.perf_counter()

@@ -1,0 +1,244 @@
+"""Command-line entry point: ``divconq <command>``.
+
+The per-track commands (``mp3``, ``features``, ``synth``) are what the
+workflow's per-track rules run. They import only what they need, so a job costs
+a fraction of a Snakemake ``script:`` job (which loads Snakemake itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _cmd_mp3(args) -> int:
+    from divconq.data.mp3 import to_mp3
+
+    to_mp3(args.src, args.dst, bitrate=args.bitrate, quality=args.quality)
+    return 0
+
+
+def _cmd_features(args) -> int:
+    from divconq.data.audio import load
+    from divconq.data.features import FeatureParams, track_features, write_hdf5
+
+    params = FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
+    y = load(args.src, sr=params.sample_rate)
+    feats = track_features(y, params, track_id=args.track, clip=not args.no_clip)
+    write_hdf5(
+        args.dst,
+        feats,
+        params,
+        track=args.track,
+        label=args.track.split("/", 1)[0],
+        source_path=args.source or args.src,
+    )
+    return 0
+
+
+def _cmd_embed(args) -> int:
+    from divconq.data.audio import load
+    from divconq.data.embeddings import EmbeddingParams, track_embeddings, write_hdf5
+    from divconq.evaluate.inference import set_threads
+
+    params = (
+        EmbeddingParams.from_dict(json.loads(args.params)) if args.params else EmbeddingParams()
+    )
+    # Decoding first: a file that does not decode fails before TensorFlow starts.
+    y = load(args.src, sr=params.sample_rate)
+    set_threads(args.threads)
+    emb = track_embeddings(y, params)
+    write_hdf5(
+        args.dst,
+        emb,
+        params,
+        track=args.track,
+        label=args.track.split("/", 1)[0],
+        source_path=args.src,
+    )
+    logging.getLogger("divconq.embed").info(
+        "%s: %d patches of %s (%.1f s of audio)",
+        args.track,
+        len(emb.start_s),
+        params.model,
+        emb.duration_s,
+    )
+    return 0
+
+
+def _cmd_musicnn_mel(args) -> int:
+    from divconq.data.audio import load
+    from divconq.data.embeddings import network_log_mel, write_mel_hdf5
+    from divconq.models import musicnn
+
+    y = load(args.src, sr=musicnn.SAMPLE_RATE)
+    mel, padded = network_log_mel(y)
+    write_mel_hdf5(
+        args.dst,
+        mel,
+        duration_s=len(y) / musicnn.SAMPLE_RATE,
+        padded=padded,
+        track=args.track,
+        label=args.track.split("/", 1)[0],
+        source_path=args.src,
+    )
+    return 0
+
+
+def _cmd_synth(args) -> int:
+    from divconq.data.synth import write_track
+
+    if len(args.dst) != len(args.index):
+        raise SystemExit(f"synth: {len(args.dst)} outputs but {len(args.index)} --index values")
+    # Several tracks per process: starting Python and importing numpy costs more
+    # than rendering a 30-s track (~0.2 vs ~0.12 s).
+    for dst, index in zip(args.dst, args.index, strict=True):
+        write_track(
+            dst,
+            args.label,
+            index,
+            n_genres=args.n_genres,
+            duration_s=args.duration,
+            sample_rate=args.sample_rate,
+            difficulty=args.difficulty,
+            seed=args.seed,
+        )
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import os
+
+    # One BLAS thread: the features' small matrix products gain nothing from more,
+    # and threads spinning against TensorFlow's cost up to 5x on a busy machine.
+    # (Only effective before numpy is imported, as it is here.)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from divconq.cli.predict import run
+
+    return run(args)
+
+
+def _track_rule(name: str) -> str:
+    """``--rule``: a name of :data:`divconq.evaluate.rules.RULES`, else an error with a hint."""
+    from divconq.evaluate import rules
+
+    try:
+        return rules.get(name, clip=False).name
+    except rules.UnknownRuleError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``divconq`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="divconq", description="Divide & conquer audio classification."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("mp3", help="convert one audio file to MP3 (copies MP3 input)")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--bitrate", default="192k")
+    p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
+    p.set_defaults(func=_cmd_mp3)
+
+    p = sub.add_parser("features", help="write the snippet/window HDF5 of one track")
+    p.add_argument("src", help="audio file (the track's MP3 in the workflow)")
+    p.add_argument("dst", help="output .h5")
+    p.add_argument("--track", required=True, help="track id label/stem")
+    p.add_argument("--source", help="original audio path, stored as provenance")
+    p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
+    p.add_argument(
+        "--no-clip", action="store_true", help="skip the whole-clip spectrogram (clip_mel_db)"
+    )
+    p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "embed", help="write the pretrained embeddings of one track's 3-s patches (HDF5)"
+    )
+    p.add_argument("src", help="audio file (the track's source audio in the workflow)")
+    p.add_argument("dst", help="output .h5")
+    p.add_argument("--track", required=True, help="track id label/stem")
+    p.add_argument(
+        "--params", help="EmbeddingParams as JSON (model, hop_s, train_hop_s; default msd_musicnn)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser(
+        "musicnn-mel",
+        help="write the musicnn front end's log-mel of one track (HDF5), for fine-tuning",
+    )
+    p.add_argument("src", help="audio file (the track's source audio in the workflow)")
+    p.add_argument("dst", help="output .h5")
+    p.add_argument("--track", required=True, help="track id label/stem")
+    p.set_defaults(func=_cmd_musicnn_mel)
+
+    p = sub.add_parser("synth", help="write synthetic tracks of one genre")
+    p.add_argument("dst", nargs="+", help="output WAVs, one per --index value")
+    p.add_argument("--label", required=True)
+    p.add_argument("--index", type=int, nargs="+", required=True)
+    p.add_argument("--n-genres", type=int, default=10)
+    p.add_argument("--duration", type=float, default=30.0)
+    p.add_argument("--sample-rate", type=int, default=22050)
+    p.add_argument("--difficulty", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("predict", help="classify audio files with a trained model")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a model folder (results/models/<experiment>/seed<N>) or an experiment "
+        "folder, whose seed models are averaged",
+    )
+    from divconq.evaluate import rules
+
+    p.add_argument(
+        "--rule",
+        type=_track_rule,
+        default=rules.DEFAULT,
+        metavar="{" + ",".join(rules.names()) + "}",
+        help=f"how window scores make a track prediction (default: {rules.DEFAULT}, the article's)",
+    )
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--windows", action="store_true", help="also print per-window scores")
+    p.add_argument("--plot", metavar="PNG", help="draw per-window class probabilities over time")
+    p.add_argument("--top", type=int, default=3, help="scores shown per file in the table")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="windows per model call (CPU time is flat from 16 to 256; memory is not)",
+    )
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from divconq.shared.errors import AudioError, PretrainedWeightsMissing
+
+    try:
+        return args.func(args)
+    except AudioError as err:
+        print(f"divconq {args.command}: {err}", file=sys.stderr)
+        return 2
+    except PretrainedWeightsMissing as err:
+        print(f"divconq {args.command}: {err}", file=sys.stderr)
+        return 3
+
+
+#: Commands the workflow runs once per track, in a process of their own.
+PER_TRACK_COMMANDS = ("mp3", "features", "synth")
