@@ -9,7 +9,7 @@ TF ?= cpu
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv install install-test run test test-cluster lint clean
+.PHONY: venv install install-test install-docs run test test-cluster lint docs docs-results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(BIN)/python:
 
 # Pretrained weights: the musicnn wheel carries its trained checkpoints (ISC licence).
 # Installed without its dependencies (it pins numpy<1.17); divconq reads only its
-# checkpoint files and never imports its code (divconq.musicnn).
+# checkpoint files and never imports its code (divconq.models.musicnn).
 MUSICNN ?= musicnn==0.1.0
 
 # The stamp makes re-running make cheap; it is redone when pyproject.toml changes.
@@ -30,9 +30,15 @@ $(VENV)/.installed-test: $(VENV)/.installed-$(TF)
 	$(BIN)/python -m pip install -q -e ".[$(TF),cluster,test]"
 	touch $@
 
+# The documentation needs no TensorFlow: mkdocstrings reads the sources under src/.
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
 venv: $(BIN)/python
 install: $(VENV)/.installed-$(TF)
 install-test: $(VENV)/.installed-test
+install-docs: $(VENV)/.installed-docs
 
 # --scheduler-subsample: Snakemake otherwise re-reads the input sizes of every ready
 # job whenever one finishes, which grows with the square of the number of tracks.
@@ -50,6 +56,16 @@ test-cluster: install
 lint: install-test
 	$(BIN)/ruff check src tests workflow benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+# The documentation site (mkdocs.yml) into site/; --strict: a warning (broken link,
+# page missing from the nav, schema key without a description) fails the build.
+docs: install-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Copy the result tables the docs show from results/realmusic* into docs/results/
+# (committed: CI has no results/) and re-render the README's table.
+docs-results: install-docs
+	$(BIN)/python docs/scripts/snapshot_results.py
 
 clean:
 	rm -rf results/* .snakemake

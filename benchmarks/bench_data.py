@@ -59,7 +59,7 @@ def run_workflow(data: Path, results: Path, cores: int) -> tuple[float, float]:
         str(results / "split" / "manifest.csv"),
         "--cores",
         str(cores),
-        # As `make run`: bounds Snakemake's per-round work (see the README's cost section).
+        # As `make run`: bounds Snakemake's per-round work (docs/performance.md, data stage).
         "--scheduler-subsample",
         "32",
         "--quiet",

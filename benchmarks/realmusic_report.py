@@ -1,8 +1,8 @@
-"""Markdown for the README's real-music section: training curves and confusion matrix.
+"""Markdown for the real-music page (docs/realmusic.md): training curves and confusion matrix.
 
 The workflow draws both as figures (``figures/training_<experiment>.png``,
 ``figures/confusion_<experiment>.png``); this prints the same numbers as
-Markdown tables, so that the README shows them without committing generated
+Markdown tables, so that the docs show them without committing generated
 images:
 
     python benchmarks/realmusic_report.py results/realmusic fixed

@@ -47,6 +47,21 @@ def test_every_schema_key_has_a_default_and_a_description():
     assert missing == []
 
 
+# The JSON Schema keywords the schema uses. Any other key in a key's schema is a typo or
+# a flow-style YAML value cut at a comma: `{description: length, seconds}` reads as a
+# description "length" and a key "seconds".
+KEYWORDS = {
+    *("type", "default", "description", "enum", "items", "properties", "required"),
+    *("additionalProperties", "propertyNames", "oneOf", "pattern", "uniqueItems"),
+    *("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems"),
+}
+
+
+def test_every_schema_key_uses_only_schema_keywords():
+    stray = {shared_config.dotted(p): sorted(set(sub) - KEYWORDS) for p, sub in _leaves(SCHEMA)}
+    assert {k: v for k, v in stray.items() if v} == {}
+
+
 def test_config_yaml_names_every_section_key_and_no_unknown_one():
     assert shared_config.unknown_keys(CONFIG, SCHEMA) == []
     absent = []

@@ -81,4 +81,6 @@ def test_training_interrupted_before_the_move_resumes_after_it(workdir):
     # The same run, uninterrupted, by the code before the move: equal up to the CPU's
     # rounding (exactly equal on the machine that wrote the fixture).
     cols = [c for c in whole.columns if c not in ("time_s",)]
-    np.testing.assert_allclose(resumed[cols].to_numpy(float), whole[cols].to_numpy(float), atol=1e-4)
+    np.testing.assert_allclose(
+        resumed[cols].to_numpy(float), whole[cols].to_numpy(float), atol=1e-4
+    )

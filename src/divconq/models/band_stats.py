@@ -5,7 +5,7 @@ deviation over time and the mean absolute frame-to-frame change (spectral flux o
 that band). On real music with a few hundred training tracks a small network on
 these 3 x 100 numbers generalizes from track to track at least as well as a
 CRNN, which has the capacity to memorize the training tracks' melodies and
-rhythms (``README.md``, "Real music").
+rhythms (``docs/realmusic.md``).
 
 The statistics are a Keras layer inside the model, not a separate feature file,
 so training, evaluation and ``divconq predict`` share one code path: the model

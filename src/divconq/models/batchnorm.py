@@ -5,7 +5,7 @@ element-wise ops: several passes over each feature map, and with oneDNN on, the
 largest single cost of a training step of the ``small`` model (about a third,
 more than its convolutions). TensorFlow's fused kernel (``FusedBatchNormV3``,
 oneDNN's batch norm on CPUs, cuDNN's on GPUs) does the same in one pass and
-makes a whole training step ~1.2x faster on CPUs (``README.md``, "Where the
+makes a whole training step ~1.2x faster on CPUs (``docs/performance.md``, "Where the
 training time goes").
 
 Only training uses this layer. The exported ``model.keras`` holds Keras' own

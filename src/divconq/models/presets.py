@@ -45,7 +45,7 @@ Presets (:data:`PRESETS`):
     a seed of the real-music benchmark takes ~19 s wall on one core of an AMD EPYC (Zen 4,
     AVX-512, oneDNN on).
     A timbre model: it cannot memorize melodies or rhythms, which is what the CRNNs
-    overfit to on a few hundred real tracks (``README.md``, "Real music").
+    overfit to on a few hundred real tracks (``docs/realmusic.md``).
 
 With ``trainable: all`` an ``emb_linear`` or ``emb_mlp`` head is put on the
 pretrained network itself and everything is fine-tuned on the network's log-mel
@@ -251,7 +251,7 @@ PRESETS: dict[str, Preset] = {
         bn_momentum=0.9,
         # Tiny model, strong weight decay: large batches and many short epochs. Under
         # 5-fold CV on the real-music benchmark, batch 32 for at most 30 epochs (the
-        # CRNNs' setting there) scored 63.8 % against 68.2 % (README, "A timbre model").
+        # CRNNs' setting there) scored 63.8 % against 68.2 % (docs/realmusic.md, "A timbre model").
         training=(("batch_size", 200), ("epochs", 200), ("learning_rate", 1.0e-3)),
         description="per-mel-band mean, std and flux of a snippet, a dense layer, ~41k parameters",
     ),
@@ -530,7 +530,7 @@ def layer_table(model) -> list[dict]:
 
 
 def summary_table(preset, n_classes: int = 10, input_shape=None) -> str:
-    """Markdown table of a preset's layers, output shapes and parameters (for the README).
+    """Markdown table of a preset's layers, output shapes and parameters (for ``docs/models.md``).
 
     Parameters
     ----------
@@ -551,7 +551,7 @@ def summary_table(preset, n_classes: int = 10, input_shape=None) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover - README helper
+if __name__ == "__main__":  # pragma: no cover - docs helper
     import sys
 
     for name in sys.argv[1:] or list(PRESETS):

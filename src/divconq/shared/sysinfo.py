@@ -176,7 +176,7 @@ def prefer_onednn(info: CpuInfo | None = None, environ=None) -> bool:
     TensorFlow turns oneDNN on by default only on CPUs with AVX-512 VNNI/BF16 or
     AMX; elsewhere (AVX2-only CPUs, many laptops and cloud machines) it runs its
     Eigen kernels, which train the CRNNs here several times slower than oneDNN's
-    AVX2 kernels (``docs``/README cost tables). This sets
+    AVX2 kernels (``docs/performance.md`` cost tables). This sets
     ``TF_ENABLE_ONEDNN_OPTS=1`` when the variable is unset, the CPU has AVX2 and
     TensorFlow is not imported yet (the variable is read once, at import).
 
