@@ -244,9 +244,9 @@ def test_score_tracks_with_fake_inference(tmp_path, monkeypatch):
     fake = types.ModuleType("divconq.evaluate.inference")
     fake.score_windows = score_windows
     monkeypatch.setitem(__import__("sys").modules, "divconq.evaluate.inference", fake)
-    import divconq
+    import divconq.evaluate
 
-    monkeypatch.setattr(divconq, "inference", fake, raising=False)
+    monkeypatch.setattr(divconq.evaluate, "inference", fake, raising=False)
     tracks = pd.DataFrame({"track": ["a/t0", "a/t1"], "spectrogram": paths})
     bundle = _FakeBundle()
     bundle.params = params
