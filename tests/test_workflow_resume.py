@@ -113,3 +113,26 @@ def test_a_live_run_keeps_its_lock(tmp_path):
     assert rc == 0, (tmp_path / "first.log").read_text()[-3000:]
     assert (results / "split" / "manifest.csv").exists()
     assert not list(LOCKS.glob("*.lock"))
+
+
+def test_a_killed_batch_keeps_its_finished_tracks(tmp_path):
+    """All 15 tracks in one data batch, killed after its third HDF5: the rerun makes
+    the rest and leaves the finished tracks' files as they were."""
+    from divconq.data.batch import read_listing
+
+    results = tmp_path / "results"
+    cmd = [*command(results, "data"), "data={tracks_per_job: 15}"]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    wait_for(proc, _hdf5_written(results))
+    kill_run(proc)
+    done = {p: p.stat().st_mtime_ns for p in (results / "spectrograms").glob("*/*.h5")}
+    listing = results / "data_batches" / "00000.csv"
+    assert 3 <= len(done) < 15 and not listing.exists()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in done} == done
+    made = {row["spectrogram"]: row["made"] for row in read_listing(listing)}
+    assert len(made) == 15
+    assert {p for p, m in made.items() if m == "False"} == {str(p) for p in done}

@@ -1,4 +1,6 @@
+import functools
 import json
+import os
 import re
 import shlex
 import sys
@@ -74,6 +76,7 @@ except config_schema.ConfigError as err:
     raise WorkflowError(str(err))
 
 from divconq.evaluate.evaluation import THREADS as EVALUATION_THREADS
+from divconq.data import batch as data_batch
 from divconq.data.features import FeatureParams
 from divconq.data.inventory import DatasetError, discover
 
@@ -139,15 +142,75 @@ def source_audio(wildcards):
     return SOURCES[track]
 
 
-def usable_tracks():
-    """Rows of the inventory's tracks.csv (waits for the inventory checkpoint)."""
+@functools.lru_cache(maxsize=4)
+def _read_tracks(path, mtime_ns):
     from divconq.data.inventory import read_tracks
 
-    return read_tracks(checkpoints.inventory.get().output.tracks)
+    return read_tracks(path)
 
 
-def spectrogram_files(wildcards):
-    return [f"{RESULTS}/spectrograms/{t['track']}.h5" for t in usable_tracks()]
+def usable_tracks():
+    """Rows of the inventory's tracks.csv (waits for the inventory checkpoint).
+
+    Read once per version of the file: every data batch's input function asks for them,
+    and a 100,000-row CSV read a thousand times would cost minutes of planning.
+    """
+    path = checkpoints.inventory.get().output.tracks
+    return _read_tracks(path, os.stat(path).st_mtime_ns)
+
+
+# Data stage in batches (divconq.data.batch) --------------------------------------
+# One `data_batch` job makes the MP3 and the HDF5 of `data.tracks_per_job` tracks of
+# the inventory; its listing, written last, is what the split waits for. The per-track
+# rules `mp3` and `spectrogram` make one track's files when asked for them by name.
+
+
+def tracks_per_job():
+    """Tracks per data job: `data.tracks_per_job`, or chosen from the collection size."""
+    given = config["data"]["tracks_per_job"]
+    if given == "auto":
+        return data_batch.auto_tracks_per_job(len(usable_tracks()))
+    return int(given)
+
+
+def batch_listings(wildcards=None):
+    """The listing of every data batch (waits for the inventory)."""
+    names = data_batch.batch_names(len(usable_tracks()), tracks_per_job())
+    return [f"{RESULTS}/data_batches/{name}.csv" for name in names]
+
+
+@functools.lru_cache(maxsize=None)
+def _folder_names(folder, mtime_ns):
+    return frozenset(os.listdir(folder))
+
+
+def _exists(path):
+    # One listing per folder (per label) instead of one stat per file.
+    folder, name = os.path.split(path)
+    try:
+        mtime_ns = os.stat(folder).st_mtime_ns
+    except FileNotFoundError:
+        return False
+    return name in _folder_names(folder, mtime_ns)
+
+
+def lost_track_files():
+    """Per-track MP3s and HDF5s of finished batches that are gone since.
+
+    Targets of `all` and `data`, so the per-track rules make them again (only those).
+    Not inputs of the batches or the split: what comes back is what was there, and a
+    changed set of inputs would rerun the split and everything after it. A batch
+    without its listing (never run, or killed) makes what it lacks itself.
+    """
+    rows, per_job = usable_tracks(), tracks_per_job()
+    lost = []
+    for name in data_batch.batch_names(len(rows), per_job):
+        if not os.path.exists(f"{RESULTS}/data_batches/{name}.csv"):
+            continue
+        for row in data_batch.batch_rows(rows, name, per_job):
+            track = row["track"]
+            lost += [f"{RESULTS}/mp3/{track}.mp3", f"{RESULTS}/spectrograms/{track}.h5"]
+    return [f for f in lost if not _exists(f)]
 
 
 def feature_params_json():
@@ -155,16 +218,16 @@ def feature_params_json():
 
 
 def data_targets(wildcards=None):
-    """Every per-track artifact and the manifest.
+    """Every data batch's listing, every per-track embedding or network log-mel
+    file, and the manifest.
 
-    Listing the per-track files themselves (not just the manifest) is what makes
-    Snakemake rebuild one that was deleted: a missing intermediate of an
-    up-to-date output is otherwise left alone.
+    Listing these (not just the manifest) is what makes Snakemake rebuild one that
+    was deleted: a missing intermediate of an up-to-date output is otherwise left
+    alone; so are a finished batch's lost MP3s and HDF5s (:func:`lost_track_files`).
     """
-    tracks = [t["track"] for t in usable_tracks()]
     return (
-        [f"{RESULTS}/mp3/{t}.mp3" for t in tracks]
-        + [f"{RESULTS}/spectrograms/{t}.h5" for t in tracks]
+        batch_listings()
+        + lost_track_files()
         + [f for m in embedding_models() for f in embedding_files_of(m)]
         + (musicnn_mel_files() if finetuning() else [])
         + [f"{RESULTS}/split/manifest.csv"]
@@ -226,7 +289,8 @@ def experiment_features(wildcards):
 
 
 def per_track_targets(wildcards):
-    """MP3 and HDF5 of every usable track (known once the inventory has run)."""
+    """The data batches and per-track files of every usable track (known once the
+    inventory has run)."""
     return data_targets()[:-1]
 
 

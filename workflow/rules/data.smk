@@ -1,9 +1,11 @@
 # Data stage: the embedded synthetic set (when the dataset is synthetic), the
-# inventory of the input audio, then per track MP3 and HDF5 features.
+# inventory of the input audio, then per track an MP3 and HDF5 features, made in
+# batches of tracks (rule data_batch) or one track at a time when a track's file is
+# asked for by name (rules mp3, spectrogram).
 #
-# Per-track rules are shell commands calling the package's CLI rather than
-# script: jobs; a script: job loads Snakemake itself (~0.08 s of CPU), which
-# would be a quarter of a track's whole budget.
+# These rules are shell commands calling the package's CLI rather than script:
+# jobs; a script: job loads Snakemake itself (~0.08 s of CPU), which would be a
+# quarter of a track's whole budget.
 
 import os
 
@@ -57,6 +59,41 @@ checkpoint inventory:
         "../scripts/inventory.py"
 
 
+# The MP3 and the HDF5 of `data.tracks_per_job` tracks of the inventory in one process
+# (divconq.data.batch): each track's files are written on their own and skipped when
+# current, so a killed batch keeps its finished tracks. The listing, written last,
+# is what the split waits for.
+rule data_batch:
+    input:
+        # Not the batch's audio files: the inventory reruns when one changes, and
+        # so every batch, which redoes only tracks older than their source. (As
+        # inputs, 100,000 files cost Snakemake ~20 s of planning per call.)
+        tracks=f"{RESULTS}/inventory/tracks.csv",
+    output:
+        f"{RESULTS}/data_batches/{{batch}}.csv",
+    log:
+        f"{RESULTS}/logs/data_batch/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/data_batch/{{batch}}.tsv"
+    wildcard_constraints:
+        batch=r"\d{5}",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        tracks_per_job=lambda wc: tracks_per_job(),
+        results=RESULTS,
+        features=feature_params_json(),
+        clip=clip_flag(),
+        bitrate=config["mp3"]["bitrate"],
+        quality=config["mp3"]["quality"],
+    shell:
+        "python -m divconq.cli data-batch {input.tracks:q} {output:q} --batch {wildcards.batch}"
+        " --tracks-per-job {params.tracks_per_job} --results {params.results:q}"
+        " --params {params.features:q} {params.clip}"
+        " --bitrate {params.bitrate} --quality {params.quality} > {log:q} 2>&1"
+
+
+# One track's MP3 and HDF5, when asked for by name.
 rule mp3:
     input:
         source_audio,
@@ -88,10 +125,12 @@ rule spectrogram:
         source=source_audio,
         features=feature_params_json(),
         clip=clip_flag(),
+        bitrate=config["mp3"]["bitrate"],
+        quality=config["mp3"]["quality"],
     shell:
         "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
         " --source {params.source:q} --params {params.features:q} {params.clip}"
-        " > {log:q} 2>&1"
+        " --mp3-bitrate {params.bitrate} --mp3-quality {params.quality} > {log:q} 2>&1"
 
 
 # The pretrained network's own log-mel of a whole track (divconq.data.embeddings), for

@@ -4,7 +4,7 @@
 rule split:
     input:
         tracks=f"{RESULTS}/inventory/tracks.csv",
-        spectrograms=spectrogram_files,
+        listings=batch_listings,
     output:
         manifest=f"{RESULTS}/split/manifest.csv",
         report=f"{RESULTS}/split/report.txt",

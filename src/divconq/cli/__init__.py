@@ -34,7 +34,44 @@ def _cmd_features(args) -> int:
         track=args.track,
         label=args.track.split("/", 1)[0],
         source_path=args.source or args.src,
+        **_mp3_settings(args),
     )
+    return 0
+
+
+def _mp3_settings(args) -> dict:
+    """The MP3 settings a features file records, when the MP3 was made with them."""
+    if args.mp3_bitrate is None:
+        return {}
+    return {"mp3_bitrate": str(args.mp3_bitrate), "mp3_quality": int(args.mp3_quality)}
+
+
+def _cmd_data_batch(args) -> int:
+    from divconq.data.batch import batch_rows, run_batch, write_listing
+    from divconq.data.features import FeatureParams
+    from divconq.data.inventory import read_tracks
+
+    params = FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
+    rows = batch_rows(read_tracks(args.tracks), args.batch, args.tracks_per_job)
+    listing, failed = run_batch(
+        rows, args.results, params, not args.no_clip, args.bitrate, args.quality
+    )
+    made = sum(row["made"] for row in listing)
+    logging.getLogger("divconq.batch").info(
+        "batch %s: %d tracks, %d made, %d already current, %d failed",
+        args.batch,
+        len(rows),
+        made,
+        len(listing) - made,
+        len(failed),
+    )
+    if failed:
+        # No listing: the batch is not done. Its finished tracks are kept and skipped
+        # when it runs again.
+        for track, source, reason in failed:
+            print(f"divconq data-batch: {source} ({track}): {reason}", file=sys.stderr)
+        return 2
+    write_listing(args.out, listing)
     return 0
 
 
@@ -154,7 +191,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-clip", action="store_true", help="skip the whole-clip spectrogram (clip_mel_db)"
     )
+    p.add_argument("--mp3-bitrate", help="record: the MP3 was made at this bitrate")
+    p.add_argument("--mp3-quality", type=int, default=7, help="record: and this LAME quality")
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "data-batch",
+        help="make the MP3 and the snippet/window HDF5 of one batch of the inventory's tracks",
+    )
+    p.add_argument("tracks", help="the inventory's tracks.csv")
+    p.add_argument("out", help="the batch's listing (.csv), written when every track is done")
+    p.add_argument("--batch", required=True, help="batch name, 00000 for the first")
+    p.add_argument("--tracks-per-job", type=int, required=True)
+    p.add_argument("--results", required=True, help="the workflow's results folder")
+    p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
+    p.add_argument("--no-clip", action="store_true", help="skip the whole-clip spectrogram")
+    p.add_argument("--bitrate", default="192k")
+    p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
+    p.set_defaults(func=_cmd_data_batch)
 
     p = sub.add_parser(
         "embed", help="write the pretrained embeddings of one track's 3-s patches (HDF5)"

@@ -105,12 +105,28 @@ def _item_schemas(schema: dict) -> list[dict]:
     return out
 
 
-def _parse_text(text: str, kinds: set[str]):
-    """The value YAML would have given ``text`` if the schema allows that type, else ``text``."""
+def _string_values(schema: dict) -> set[str] | None:
+    """The only strings a (sub)schema allows (its string enums), or None for any string."""
+    alternatives = [schema, *schema.get("oneOf", []), *schema.get("anyOf", [])]
+    values = set()
+    for alt in alternatives:
+        if "string" in _types({"type": alt.get("type", [])}):
+            if "enum" not in alt:
+                return None
+            values |= set(alt["enum"])
+    return values
+
+
+def _parse_text(text: str, kinds: set[str], strings: set[str] | None = None):
+    """The value YAML would have given ``text`` if the schema allows that type, else ``text``.
+
+    ``strings``: the only strings the schema allows (e.g. ``auto`` beside a number), or
+    None for any string.
+    """
     low = text.strip().lower()
     if "null" in kinds and low in _NULL:
         return None
-    if "string" in kinds:
+    if "string" in kinds and (strings is None or text in strings):
         return text
     if "boolean" in kinds and low in _TRUE | _FALSE:
         return low in _TRUE
@@ -154,7 +170,7 @@ def coerce_text(config: dict, schema: dict) -> dict:
             items = _item_schemas(sub)
             return [walk(v, items[0]) for v in node] if items else node
         if isinstance(node, str):
-            return _parse_text(node, _types(sub))
+            return _parse_text(node, _types(sub), _string_values(sub))
         return node
 
     return walk(config, schema)

@@ -1,0 +1,153 @@
+"""The data stage in batches (divconq.data.batch): same files as the per-track rules,
+current tracks skipped, a failed track leaves the others done and the batch unfinished."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from conftest import write_tone
+
+from divconq.data import batch
+from divconq.data.features import FeatureParams
+
+PARAMS = FeatureParams(max_snippets=4)
+MP3 = {"mp3_bitrate": "192k", "mp3_quality": 7}
+
+
+def _rows(tmp_path, n=3):
+    rows = []
+    for i in range(n):
+        label = f"l{i % 2}"
+        path = write_tone(
+            tmp_path / "audio" / label / f"t{i}.wav", duration_s=4.0, freq=300 + 50 * i
+        )
+        rows.append({"track": f"{label}/t{i}", "path": str(path)})
+    return rows
+
+
+def _run(rows, results, params=PARAMS, clip=False, quality=7):
+    return batch.run_batch(rows, results, params, clip, "192k", quality)
+
+
+def _mtimes(results):
+    files = sorted((results / "mp3").rglob("*.mp3")) + sorted(
+        (results / "spectrograms").rglob("*.h5")
+    )
+    return {p: p.stat().st_mtime_ns for p in files}
+
+
+def test_auto_tracks_per_job_keeps_jobs_few_and_spread():
+    assert [batch.auto_tracks_per_job(n) for n in (0, 1, 15, 200, 2_000, 16_000)] == [
+        1, 1, 1, 12, 16, 32,
+    ]  # fmt: skip
+    for n in (20_000, 100_000, 1_000_000):
+        per_job = batch.auto_tracks_per_job(n)
+        assert len(batch.batch_names(n, per_job)) <= batch.MAX_JOBS
+        assert len(batch.batch_names(n, per_job)) >= batch.MAX_JOBS - 1
+
+
+def test_batches_cover_every_track_once_in_order():
+    rows = [{"track": f"t{i}"} for i in range(23)]
+    names = batch.batch_names(len(rows), 5)
+    assert names == ["00000", "00001", "00002", "00003", "00004"]
+    assert [r for name in names for r in batch.batch_rows(rows, name, 5)] == rows
+
+
+def test_batch_writes_what_the_per_track_commands_write(tmp_path):
+    rows = _rows(tmp_path)
+    results = tmp_path / "results"
+    listing, failed = _run(rows, results)
+    assert failed == [] and [r["made"] for r in listing] == [True] * 3
+    row = rows[1]
+    alone = tmp_path / "alone"
+    cli = [sys.executable, "-m", "divconq.cli"]
+    subprocess.run([*cli, "mp3", row["path"], str(alone / "t.mp3")], check=True)
+    subprocess.run(
+        [*cli, "features", str(alone / "t.mp3"), str(alone / "t.h5"), "--track", row["track"]]
+        + ["--source", row["path"], "--params", '{"max_snippets": 4}', "--no-clip"]
+        + ["--mp3-bitrate", "192k", "--mp3-quality", "7"],
+        check=True,
+    )
+    assert (results / "mp3" / f"{row['track']}.mp3").read_bytes() == (alone / "t.mp3").read_bytes()
+    with (
+        h5py.File(results / "spectrograms" / f"{row['track']}.h5") as a,
+        h5py.File(alone / "t.h5") as b,
+    ):
+        assert sorted(a) == sorted(b) == ["is_snippet", "mel_db", "start_s"]
+        for name in a:
+            np.testing.assert_array_equal(a[name][()], b[name][()])
+        assert dict(a.attrs) == dict(b.attrs)
+    assert listing[1]["spectrogram"] == f"{results}/spectrograms/{row['track']}.h5"
+
+
+def test_current_tracks_are_skipped_and_changed_ones_made_again(tmp_path):
+    rows = _rows(tmp_path)
+    results = tmp_path / "results"
+    _run(rows, results)
+    before = _mtimes(results)
+    listing, _ = _run(rows, results)
+    assert [r["made"] for r in listing] == [False] * 3 and _mtimes(results) == before
+
+    # A newer source: that track only.
+    os.utime(rows[0]["path"], ns=(before[max(before)] + 10**9,) * 2)
+    assert [r["made"] for r in _run(rows, results)[0]] == [True, False, False]
+    # Other feature parameters, other MP3 settings, the clip spectrogram: every track.
+    assert all(r["made"] for r in _run(rows, results, params=FeatureParams(max_snippets=3))[0])
+    assert all(
+        r["made"] for r in _run(rows, results, params=FeatureParams(max_snippets=3), quality=5)[0]
+    )
+    made = _run(rows, results, params=FeatureParams(max_snippets=3), quality=5, clip=True)[0]
+    assert all(r["made"] for r in made)
+    with h5py.File(results / "spectrograms" / "l0" / "t0.h5") as h5:
+        assert "clip_mel_db" in h5 and h5.attrs["mp3_quality"] == 5
+
+
+def test_a_damaged_hdf5_is_made_again(tmp_path):
+    rows = _rows(tmp_path, n=1)
+    results = tmp_path / "results"
+    _run(rows, results)
+    h5 = results / "spectrograms" / "l0" / "t0.h5"
+    h5.write_bytes(h5.read_bytes()[:100])
+    assert [r["made"] for r in _run(rows, results)[0]] == [True]
+    with h5py.File(h5) as f:
+        assert f["mel_db"].shape[0] > 0
+
+
+def test_a_bad_file_fails_the_batch_and_keeps_the_others(tmp_path):
+    rows = _rows(tmp_path)
+    bad = rows[1]["path"]
+    with open(bad, "wb") as f:
+        f.write(b"RIFF\x00\x00\x00\x00WAVE" + b"\x00" * 64)
+    tracks_csv = tmp_path / "tracks.csv"
+    tracks_csv.write_text("track,path\n" + "".join(f"{r['track']},{r['path']}\n" for r in rows))
+    results, out = tmp_path / "results", tmp_path / "batches" / "00000.csv"
+    cmd = [sys.executable, "-m", "divconq.cli", "data-batch", str(tracks_csv), str(out)]
+    cmd += ["--batch", "00000", "--tracks-per-job", "3", "--results", str(results)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"divconq data-batch: {bad} (l1/t1):" in proc.stderr
+    assert not out.exists()  # the batch is not done ...
+    assert (results / "spectrograms" / "l0" / "t0.h5").exists()  # ... its other tracks are
+    assert (results / "spectrograms" / "l0" / "t2.h5").exists()
+
+    write_tone(bad, duration_s=4.0)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["made"] for r in batch.read_listing(out)] == ["False", "True", "False"]
+
+
+@pytest.mark.parametrize("given", [0, "some", 2.5])
+def test_tracks_per_job_is_checked_by_the_schema(given):
+    from jsonschema import ValidationError, validate
+    from test_config import SCHEMA
+
+    schema = SCHEMA["properties"]["data"]
+    validate({"tracks_per_job": 5}, schema)
+    validate({"tracks_per_job": "auto"}, schema)
+    with pytest.raises(ValidationError):
+        validate({"tracks_per_job": given}, schema)
