@@ -67,14 +67,17 @@ def make_collection(root: Path, n_tracks: int, sources: list[Path]) -> Path:
     for i in range(n_tracks):
         src = sources[i % len(sources)]
         label = src.parent.name
-        dst = root / label / f"{label}.{i // len(sources):06d}.wav"
+        dst = root / label / f"{label}.{i // len(sources):06d}{src.suffix}"
         if not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.link(src, dst)
     return root
 
 
-def render_sources(root: Path) -> list[Path]:
+def render_sources(root: Path, fmt: str = "wav") -> list[Path]:
+    """One 30-s synthetic track per genre, as WAV or (for an MP3 collection such as
+    FMA, whose MP3s the data stage copies rather than encodes) as MP3."""
+    from divconq.data.mp3 import to_mp3
     from divconq.data.synth import genre_names, track_name, write_track
 
     paths = []
@@ -82,6 +85,10 @@ def render_sources(root: Path) -> list[Path]:
         path = root / label / f"{track_name(label, 0)}.wav"
         if not path.exists():
             write_track(path, label, 0, duration_s=30.0)
+        if fmt == "mp3":
+            wav, path = path, path.with_suffix(".mp3")
+            if not path.exists():
+                to_mp3(wav, path)
         paths.append(path)
     return paths
 
@@ -121,13 +128,14 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
     parser.add_argument("--plot", type=Path, help="draw cost against N (PNG)")
     parser.add_argument("--keep", action="store_true", help="keep the data and results")
+    parser.add_argument("--format", choices=["wav", "mp3"], default="wav", help="source audio")
     args = parser.parse_args(argv)
 
     from divconq.shared.sysinfo import describe
 
     machine = describe()
-    print(f"# {machine}, {args.cores} cores for Snakemake")
-    sources = render_sources(args.work / "sources")
+    print(f"# {machine}, {args.cores} cores for Snakemake, {args.format} sources")
+    sources = render_sources(args.work / "sources", args.format)
     floor = floor_per_track(sources, args.work)
     print(f"floor (warm process, per 30-s track): {floor:.3f} CPU-s")
     rows = []
@@ -157,7 +165,13 @@ def main(argv=None) -> None:
         print(json.dumps(row))
         if not args.keep:
             shutil.rmtree(args.work / f"n{n}", ignore_errors=True)
-    report = {"machine": machine, "cores": args.cores, "floor_cpu_per_track_s": floor, "rows": rows}
+    report = {
+        "machine": machine,
+        "cores": args.cores,
+        "format": args.format,
+        "floor_cpu_per_track_s": floor,
+        "rows": rows,
+    }
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     if args.plot:

@@ -591,3 +591,61 @@ def test_sigkill_mid_epoch_and_after_early_stop_resume_exactly(dataset, tmp_path
         pd.testing.assert_frame_equal(hist, ref_hist, check_exact=True)
         for a, b in zip(_weights(ref), _weights(run), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------
+# Samples on disk (training.in_memory_mb)
+
+
+def test_disk_samples_read_as_the_array_does(tmp_path):
+    from divconq.train.data import DiskSamples, normalize_inplace
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(5, 3, (40, 6, 4, 1)).astype(np.float32)
+    x.tofile(tmp_path / "x.f32")
+    disk = DiskSamples(tmp_path / "x.f32", x.shape)
+    assert len(disk) == 40 and disk.shape == x.shape and disk.dtype == np.float32
+    for key in (
+        np.array([3, 4, 5, 9, 10, 39]),  # runs of consecutive rows
+        np.array([7, 2, 2, 0]),  # any order, repeats
+        np.array([-1, 0]),
+        slice(5, 17),
+        (slice(0, 512), slice(None), slice(None), 0),  # band_statistics' chunks
+        7,
+        (3, slice(None), 2),
+    ):
+        np.testing.assert_array_equal(disk[key], x[key])
+    mean, std = np.arange(4.0), np.array([1.0, 2.0, 0.5, 3.0])
+    disk.set_normalization(mean, std)
+    normalize_inplace(x, mean, std)
+    idx = np.array([0, 1, 2, 30])
+    np.testing.assert_array_equal(disk[idx], x[idx])  # the same float32 arithmetic
+    with pytest.raises(IndexError):
+        disk[np.array([40])]
+    with pytest.raises(ValueError, match="bytes, not"):
+        DiskSamples(tmp_path / "x.f32", (41, 6, 4, 1))
+
+
+def test_samples_on_disk_train_exactly_as_in_memory(baseline, dataset, tmp_path):
+    """in_memory_mb: 0 puts every sample on disk: the same batches, history and
+    weights as the in-memory run; a run killed after its first epoch resumes to it."""
+    from divconq.train.run import train
+
+    out, info = baseline
+    assert info["samples_on_disk"] is False and info["peak_rss_mb"] > 0
+    run = tmp_path / "exp" / "seed0"
+    config = {**CONFIG, "in_memory_mb": 0}
+    with pytest.raises(Interrupt):
+        train(dataset, run, experiment="exp", seed=0, config=config, callbacks=[interrupt_after(0)])
+    assert not (tmp_path / "exp" / "seed0.samples").exists()
+    got = train(dataset, run, experiment="exp", seed=0, config=config)
+    assert got["samples_on_disk"] is True and got["resumes"] == 1
+    assert got["fingerprint"] == info["fingerprint"]  # where samples are held is no setting
+    assert not (tmp_path / "exp" / "seed0.samples").exists()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "history.csv").drop(columns="time_s"),
+        pd.read_csv(run / "history.csv").drop(columns="time_s"),
+        check_exact=True,
+    )
+    for a, b in zip(_weights(out), _weights(run), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -219,3 +219,12 @@ def describe(info: CpuInfo | None = None, environ=None) -> str:
 
 if __name__ == "__main__":
     print(describe())
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (the kernel's ``ru_maxrss``)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux counts kilobytes, macOS bytes.
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)

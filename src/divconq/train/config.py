@@ -76,6 +76,11 @@ class TrainConfig:
     gain_db : float
         Random gain: a constant drawn uniformly from +-gain_db dB added to a
         sample's log-mel before normalization (0: off).
+    in_memory_mb : int
+        Train and val samples up to this size (float32, together) are held in memory;
+        larger ones are written once to a file per split and read batch by batch
+        (:class:`divconq.train.data.DiskSamples`): the same batches and history,
+        memory that does not grow with the collection.
     """
 
     epochs: int = 30
@@ -99,6 +104,7 @@ class TrainConfig:
     freq_mask_bands: int = 10
     mixup_alpha: float = 0.0
     gain_db: float = 0.0
+    in_memory_mb: int = 2000
 
     def __post_init__(self):
         if self.sampling not in SAMPLING:
@@ -113,7 +119,7 @@ class TrainConfig:
         for key in ("time_masks", "time_mask_frames", "freq_masks", "freq_mask_bands"):
             if int(getattr(self, key)) < 0:
                 raise ValueError(f"training.{key} must not be negative")
-        for key in ("mixup_alpha", "gain_db"):
+        for key in ("mixup_alpha", "gain_db", "in_memory_mb"):
             if float(getattr(self, key)) < 0:
                 raise ValueError(f"training.{key} must not be negative")
 
@@ -132,9 +138,10 @@ class TrainConfig:
         return cls(**dict(d or {}))
 
     def shaping(self) -> dict:
-        """The fields that change the trained model (not threads or verbosity)."""
+        """The fields that change the trained model (not threads, verbosity or where
+        the samples are held)."""
         d = asdict(self)
-        for k in ("threads", "verbose"):
+        for k in ("threads", "verbose", "in_memory_mb"):
             d.pop(k)
         return d
 

@@ -1,16 +1,25 @@
-"""Training data in memory: the samples of a split, train-only normalization, labels.
+"""Training data: the samples of a split, train-only normalization, labels.
 
-No TensorFlow here. All of a split is loaded once into one float32 array
-(time, mel, 1) per sample (GTZAN's fixed snippets: ~11k samples, 572 MB; every
-window of a 600-track real-music set: ~30k windows, 1.6 GB), normalized in place
-with the per-mel-band mean and standard deviation of the *training* samples
-only: no second copy of the data set exists.
+No TensorFlow here. A split is loaded once into one float32 array (time, mel, 1) per
+sample (GTZAN's fixed snippets: ~11k samples, 572 MB; every window of a 600-track
+real-music set: ~30k windows, 1.6 GB), normalized in place with the per-mel-band mean
+and standard deviation of the *training* samples only: no second copy of the data
+set exists.
+
+When the train and val samples together are larger than ``training.in_memory_mb``
+(FMA-medium's ~280,000 training snippets are ~15 GB), they are written once, in the
+same layout, to a raw float32 file per split (:class:`DiskSamples`) and read back batch
+by batch, normalized as they are read with the same float32 arithmetic. The batches,
+their order and their values are those of the in-memory array, so a run gives the
+same history either way; memory holds a batch, not the split.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +34,92 @@ from divconq.split import read_manifest, spectrogram_path
 CHUNK = 512
 #: A mel band whose training std is below this is left unscaled (std stored as 1).
 MIN_STD = 1e-6
+#: Bytes of a float32 sample value.
+FLOAT32 = 4
+
+
+class DiskSamples:
+    """The samples of a split in a raw float32 file, read as they are asked for.
+
+    Stands in for the ``(n, time, mel, 1)`` array of :class:`SplitData` where the code
+    reads it: ``len``, ``shape``, ``dtype``, rows by an index array (a batch), by a
+    slice or by an integer, with further indices after the rows (``x[a:b, :, :, 0]``).
+    Rows are read with ``preadv`` into the returned array (no memory map: the file's
+    pages never count as the process's memory), consecutive rows in one call.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file: ``shape[0]`` rows of ``prod(shape[1:])`` float32 values, C order.
+    shape : tuple of int
+    """
+
+    _fd = None
+
+    def __init__(self, path, shape):
+        self.path = Path(path)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(np.float32)
+        self._row_bytes = int(np.prod(self.shape[1:])) * FLOAT32
+        expected = self.shape[0] * self._row_bytes
+        if self.path.stat().st_size != expected:
+            raise ValueError(f"{self.path}: {self.path.stat().st_size} bytes, not {expected}")
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self._mean = self._std = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def set_normalization(self, mean, std) -> None:
+        """Rows are returned as ``(x - mean) / std`` per mel band from now on, in
+        float32 (:func:`normalize_inplace`'s arithmetic)."""
+        self._mean = np.asarray(mean, dtype=np.float32)[None, None, :, None]
+        self._std = np.asarray(std, dtype=np.float32)[None, None, :, None]
+
+    def _read(self, out: np.ndarray, first: int) -> None:
+        view = memoryview(out).cast("B")
+        done = 0
+        while done < len(view):
+            n = os.preadv(self._fd, [view[done:]], first * self._row_bytes + done)
+            if n == 0:
+                raise OSError(f"{self.path}: ends before row {first + len(out)}")
+            done += n
+
+    def __getitem__(self, key):
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        scalar = False
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(len(self))
+            if step != 1:
+                raise IndexError("DiskSamples: slices must have step 1")
+            out = np.empty((max(0, stop - start), *self.shape[1:]), np.float32)
+            self._read(out, start)
+        else:
+            idx = np.asarray(rows, dtype=np.int64)
+            scalar = idx.ndim == 0
+            idx = np.atleast_1d(idx)
+            if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
+                raise IndexError(f"row index out of range for {len(self)} samples")
+            idx = np.where(idx < 0, idx + len(self), idx)
+            out = np.empty((len(idx), *self.shape[1:]), np.float32)
+            # Runs of consecutive rows (a sorted batch has many) in one read each.
+            breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+            for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(idx)], strict=True):
+                self._read(out[a:b], int(idx[a]))
+        if self._mean is not None:
+            out -= self._mean
+            out /= self._std
+        if scalar:
+            out = out[0]
+        return out[(slice(None), *rest) if not scalar else rest] if rest else out
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        self.close()
 
 
 @dataclass
@@ -132,8 +227,9 @@ def load_split(
     all_windows: bool = False,
     layer: str | None = None,
     embedding=None,
+    to_file=None,
 ) -> tuple[SplitData, FeatureParams | None]:
-    """Load every training sample of one split into one float32 array.
+    """Load every training sample of one split into one float32 array (or file).
 
     Parameters
     ----------
@@ -162,6 +258,8 @@ def load_split(
         Embedding inputs: the layer (``pool``, ``penultimate``, ``tags``).
     embedding : divconq.data.embeddings.EmbeddingParams, optional
         ``input: musicnn_mel``: the patch hops (and what the returned parameters are).
+    to_file : str or Path, optional
+        Write the samples to this file and return them as :class:`DiskSamples`.
 
     Returns
     -------
@@ -178,6 +276,38 @@ def load_split(
         If a file fails its checksums or holds NaN or infinity (naming the file and
         how to rebuild it).
     """
+    plan = plan_split(manifest, split, input, base_dir, all_windows, layer, embedding)
+    return fill_split(plan, class_names, to_file=to_file), plan.params
+
+
+@dataclass
+class SplitPlan:
+    """What :func:`fill_split` reads: the tracks of a split, their files and sample
+    counts (pass 1, metadata only), and the common parameters and sample shape."""
+
+    tracks: list
+    labels: list
+    paths: list
+    counts: list
+    params: object
+    shape: tuple | None  # (mel, time) of one sample; None for an empty split
+    input: str
+    all_windows: bool
+    layer: str | None
+    embedding: object
+
+    @property
+    def n_bytes(self) -> int:
+        """Size of the split's float32 samples."""
+        if self.shape is None:
+            return 0
+        return int(sum(self.counts)) * int(np.prod(self.shape)) * FLOAT32
+
+
+def plan_split(
+    manifest, split, input="snippets", base_dir=None, all_windows=False, layer=None, embedding=None
+) -> SplitPlan:
+    """Pass 1 of :func:`load_split`: the split's files, sample counts and shape."""
     if input not in INPUTS:
         raise ValueError(f"input must be one of {', '.join(INPUTS)}, not {input!r}")
     if input in EMBEDDING_INPUTS and not layer:
@@ -186,32 +316,57 @@ def load_split(
         raise ValueError("input: musicnn_mel needs the embedding parameters (patch hops)")
     df = read_manifest(manifest)
     rows = df[df["split"] == split].sort_values("track")
-    index = {name: i for i, name in enumerate(class_names)}
     paths = [spectrogram_path(p, base_dir) for p in rows["spectrogram"]]
     counts, params, shape = _scan_split(paths, split, input, all_windows, layer, embedding)
-    if shape is None:
-        return SplitData(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64), []), None
-    n_mels, n_frames = shape
-    # Pass 2: one preallocated array, filled track by track (one track in flight).
-    x = np.empty((int(sum(counts)), n_frames, n_mels, 1), dtype=np.float32)
-    y = np.empty(len(x), dtype=np.int64)
+    return SplitPlan(
+        list(rows["track"]), list(rows["label"]), paths, counts, params, shape,
+        input, all_windows, layer, embedding,
+    )  # fmt: skip
+
+
+def fill_split(plan: SplitPlan, class_names: list[str], to_file=None) -> SplitData:
+    """Pass 2 of :func:`load_split`: every sample, track by track (one track in flight),
+    into one preallocated array, or appended to the float32 file ``to_file``."""
+    if plan.shape is None:
+        return SplitData(np.zeros((0, 1, 1, 1), np.float32), np.zeros(0, np.int64), [])
+    index = {name: i for i, name in enumerate(class_names)}
+    n_mels, n_frames = plan.shape
+    shape = (int(sum(plan.counts)), n_frames, n_mels, 1)
+    x = None if to_file else np.empty(shape, dtype=np.float32)
+    y = np.empty(shape[0], dtype=np.int64)
     sample_tracks = []
     i = 0
-    for track, label, p, n in zip(rows["track"], rows["label"], paths, counts, strict=True):
-        if str(label) not in index:
-            raise ValueError(f"track {track}: label {label!r} is not a known class")
-        if input == "musicnn_mel":
-            from divconq.data.embeddings import read_mel_patches
+    with open(to_file, "wb") if to_file else _no_file() as f:
+        for track, label, p, n in zip(
+            plan.tracks, plan.labels, plan.paths, plan.counts, strict=True
+        ):
+            if str(label) not in index:
+                raise ValueError(f"track {track}: label {label!r} is not a known class")
+            out = x[i : i + n] if x is not None else np.empty((n, *shape[1:]), np.float32)
+            if plan.input == "musicnn_mel":
+                from divconq.data.embeddings import read_mel_patches
 
-            x[i : i + n, :, :, 0] = read_mel_patches(p, embedding, all_windows)[0]
-        else:
-            _read_track(p, input, all_windows, layer, x[i : i + n])
-        # NaN or infinity would turn every weight into NaN at the first batch.
-        check_finite(p, _dataset_name(input, layer), x[i : i + n])
-        y[i : i + n] = index[str(label)]
-        sample_tracks.extend([str(track)] * n)
-        i += n
-    return SplitData(x, y, sample_tracks), params
+                out[:, :, :, 0] = read_mel_patches(p, plan.embedding, plan.all_windows)[0]
+            else:
+                _read_track(p, plan.input, plan.all_windows, plan.layer, out)
+            # NaN or infinity would turn every weight into NaN at the first batch.
+            check_finite(p, _dataset_name(plan.input, plan.layer), out)
+            if f is not None:
+                out.tofile(f)
+            y[i : i + n] = index[str(label)]
+            sample_tracks.extend([str(track)] * n)
+            i += n
+    if to_file:
+        x = DiskSamples(to_file, shape)
+    return SplitData(x, y, sample_tracks)
+
+
+class _no_file:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _dataset_name(input: str, layer) -> str:
@@ -288,6 +443,15 @@ def normalize_inplace(x: np.ndarray, mean, std, chunk: int = CHUNK) -> np.ndarra
     return x
 
 
+def normalize(x, mean, std):
+    """:func:`normalize_inplace` for an array; for :class:`DiskSamples`, the same
+    arithmetic as the rows are read."""
+    if isinstance(x, DiskSamples):
+        x.set_normalization(mean, std)
+        return x
+    return normalize_inplace(x, mean, std)
+
+
 def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
     """float32 one-hot labels."""
     out = np.zeros((len(y), n_classes), dtype=np.float32)
@@ -342,7 +506,15 @@ class TrainingData:
     load_s: float
 
 
-def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=None, embedding=None):
+def prepare_data(
+    manifest,
+    cfg,
+    input: str = "snippets",
+    base_dir=None,
+    layer=None,
+    embedding=None,
+    samples_dir=None,
+):
     """Step 1: load the train and val samples and normalize both with train statistics.
 
     No TensorFlow: bad inputs fail before it starts.
@@ -360,6 +532,10 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=No
         Embedding inputs: the embedding layer.
     embedding : divconq.data.embeddings.EmbeddingParams, optional
         ``input: musicnn_mel``: the network and patch hops.
+    samples_dir : str or Path, optional
+        Where the samples go when train and val together are larger than
+        ``cfg.in_memory_mb`` (:class:`DiskSamples`; the caller removes the folder). None:
+        always in memory.
 
     Returns
     -------
@@ -376,24 +552,30 @@ def prepare_data(manifest, cfg, input: str = "snippets", base_dir=None, layer=No
     df = read_manifest(manifest)
     class_names = class_names_of(df)
     all_windows = cfg.sampling == "epoch"
-    train_data, params = load_split(
-        df, "train", class_names, input, base_dir, all_windows, layer=layer, embedding=embedding
-    )
-    val_data, val_params = load_split(
-        df, "val", class_names, input, base_dir, layer=layer, embedding=embedding
-    )
-    if params is None or len(train_data.x) == 0:
+    train_plan = plan_split(df, "train", input, base_dir, all_windows, layer, embedding)
+    val_plan = plan_split(df, "val", input, base_dir, False, layer, embedding)
+    params, val_params = train_plan.params, val_plan.params
+    if params is None or not sum(train_plan.counts):
         raise ValueError("the manifest has no training samples")
     if val_params is not None and val_params != params:
         raise ValueError("train and val spectrograms have different feature parameters")
+    on_disk = samples_dir is not None and (
+        train_plan.n_bytes + val_plan.n_bytes > cfg.in_memory_mb * 2**20
+    )
+    if on_disk:
+        Path(samples_dir).mkdir(parents=True, exist_ok=True)
+    train_data, val_data = (
+        fill_split(plan, class_names, Path(samples_dir) / f"{plan_name}.f32" if on_disk else None)
+        for plan_name, plan in (("train", train_plan), ("val", val_plan))
+    )
     if input == "musicnn_mel":
         n_mels = train_data.x.shape[2]
         mean, std = np.zeros(n_mels), np.ones(n_mels)
     else:
         mean, std = band_statistics(train_data.x)
-        normalize_inplace(train_data.x, mean, std)
-        if len(val_data.x):
-            normalize_inplace(val_data.x, mean, std)
+        for split_data in (train_data, val_data):
+            if len(split_data.x):
+                normalize(split_data.x, mean, std)
     tracks = df[df["split"].isin(["train", "val"])].sort_values(["split", "track"])
     tracks = tracks[["track", "label", "split"]]
     load_s = time.perf_counter() - t0

@@ -70,9 +70,10 @@ import pandas as pd
 
 from divconq.shared.fileio import atomic_path, write_text
 from divconq.shared.inputs import PRETRAINED_INPUTS
-from divconq.shared.sysinfo import describe
+from divconq.shared.sysinfo import describe, peak_rss_mb
 from divconq.train.config import TrainConfig
 from divconq.train.data import (
+    DiskSamples,
     TrainingData,
     band_statistics,
     class_names_of,
@@ -465,7 +466,27 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     t_start = time.perf_counter()
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out_dir)
-    data = prepare_data(manifest, cfg, input, base_dir, layer=layer, embedding=embedding)
+    # Samples too large for memory (cfg.in_memory_mb) go here for the run; a killed
+    # run's are written again (they are not part of the resume state).
+    samples_dir = Path(f"{out_dir}.samples")
+    shutil.rmtree(samples_dir, ignore_errors=True)
+    try:
+        return _train(
+            manifest, out_dir, cfg, t_start, state_dir, samples_dir,
+            experiment=experiment, seed=seed, preset=preset, input=input, layer=layer,
+            embedding=embedding, head_from=head_from, base_dir=base_dir, callbacks=callbacks,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(samples_dir, ignore_errors=True)
+
+
+def _train(
+    manifest, out_dir, cfg, t_start, state_dir, samples_dir, *, experiment, seed, preset,
+    input, layer, embedding, head_from, base_dir, callbacks,
+) -> dict:  # fmt: skip
+    data = prepare_data(
+        manifest, cfg, input, base_dir, layer=layer, embedding=embedding, samples_dir=samples_dir
+    )
     _log_data(data, experiment, seed)
     head = standardization = record = None
     if head_from is not None:
@@ -519,6 +540,8 @@ def train(
         "n_train_windows": len(data.train.x),
         "n_val": len(data.val.x),
         "load_s": round(data.load_s, 3),
+        "samples_on_disk": isinstance(data.train.x, DiskSamples),
+        "peak_rss_mb": peak_rss_mb(),
         "fit_s_this_run": round(fit_s, 3),
         "training": asdict(cfg),
         **env,
