@@ -14,6 +14,12 @@ the default config (``--cores`` cores):
    track (kernel accounting of waited-for children), beside the floor: the same work
    per track (MP3, decode, log-mels, HDF5) in a warm process, no start-up.
 
+``--train-tracks N ...`` measures one training seed and its evaluation on N tracks of
+14 snippets each (hard links to 10 real feature files, an 80/10/10 manifest), one
+epoch of the ``--train-preset`` (``band_stats``: the data path, not the model, is
+what is measured): the peak memory of each process, whether the samples were held on
+disk (``training.in_memory_mb``), the load and fit times.
+
 CPU and memory are read from ``RUSAGE_CHILDREN`` in a fresh process per measured
 command, so each figure is that command's alone. The CPU model and SIMD level are
 printed beside the figures and stored in the JSON (``--out``); ``--plot`` draws cost
@@ -94,8 +100,10 @@ def render_sources(root: Path, fmt: str = "wav") -> list[Path]:
 
 
 def snakemake(data: Path, results: Path, cores: int, *args: str) -> list[str]:
+    # Its own working folder (.snakemake/, locks) beside the results, not the checkout's.
     return [
         sys.executable, "-m", "snakemake", *args, "--cores", str(cores),
+        "--snakefile", str(REPO / "Snakefile"), "--directory", str(results.parent),
         "--scheduler-subsample", "32", "--configfile", str(REPO / "config.yaml"),
         "--config", f"results={results}", f"dataset={{source: folder, path: '{data}'}}",
     ]  # fmt: skip
@@ -118,6 +126,86 @@ def floor_per_track(sources: list[Path], workdir: Path, repeats: int = 2) -> flo
     return statistics.median(costs)
 
 
+_TRAIN = """
+import json, sys
+from divconq.train.run import train
+info = train(sys.argv[1], sys.argv[2], experiment="scale", seed=0, preset=sys.argv[3],
+             config={"epochs": 1, "threads": 2, **json.loads(sys.argv[4])})
+print(json.dumps({k: info[k] for k in ("n_train", "n_val", "samples_on_disk", "peak_rss_mb",
+                                        "load_s", "fit_s_this_run")}))
+"""
+
+_EVALUATE = """
+import sys
+from divconq.evaluate.evaluation import evaluate
+evaluate(sys.argv[1], sys.argv[2], sys.argv[3], threads=2)
+"""
+
+
+def make_feature_collection(root: Path, n_tracks: int, sources: list[Path]) -> Path:
+    """A manifest of N tracks (80/10/10 by index), each a hard link to the feature file
+    of one of the 10 sources; returns the manifest's path."""
+    import pandas as pd
+
+    from divconq.data.batch import make_track
+    from divconq.data.features import FeatureParams, summarize_hdf5
+
+    params, settings = FeatureParams(), {"mp3_bitrate": "192k", "mp3_quality": 7}
+    features = []
+    for src in sources:
+        label = src.parent.name
+        h5 = root / "sources" / f"{label}.h5"
+        if not h5.exists():
+            make_track(f"{label}/x", src, root / "sources" / f"{label}.mp3", h5, params, False,
+                       settings)  # fmt: skip
+        features.append((label, h5, summarize_hdf5(h5)))
+    rows = []
+    for i in range(n_tracks):
+        label, h5, summary = features[i % len(features)]
+        track = f"{label}/{label}.{i // len(features):06d}"
+        dst = root / "spectrograms" / f"{track}.h5"
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(h5, dst)
+        split = ("train",) * 8 + ("val", "test")
+        rows.append(
+            {"track": track, "label": label, "split": split[(i // len(features)) % 10],
+             "path": "-", "spectrogram": str(dst), "n_snippets": summary["n_snippets"],
+             "n_windows": summary["n_windows"], "duration_s": summary["duration_s"]}
+        )  # fmt: skip
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+def measure_training(root: Path, n_tracks: int, sources, preset: str, config: dict) -> dict:
+    manifest = make_feature_collection(root, n_tracks, sources)
+    model = root / "models" / "seed0"
+    shutil.rmtree(model, ignore_errors=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-c", _TRAIN, str(manifest), str(model),
+         preset, json.dumps(config)],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    # The wrapper measures; the training prints its facts (run again to read them).
+    rc, wall, cpu, maxrss = out.stdout.split()
+    if int(rc) != 0:
+        raise RuntimeError("training failed")
+    info = json.loads((model / "training.json").read_text())
+    row = {
+        "tracks": n_tracks,
+        "n_train_samples": info["n_train"],
+        "samples_on_disk": info["samples_on_disk"],
+        "train_peak_mb": int(maxrss) / 1024,
+        "train_wall_s": float(wall),
+        "load_s": info["load_s"],
+        "fit_s": info["fit_s_this_run"],
+    }
+    ev = measure([sys.executable, "-c", _EVALUATE, str(model), str(manifest), str(root / "eval")])
+    row["eval_peak_mb"], row["eval_wall_s"] = ev["peak_mb"], ev["wall_s"]
+    return row
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -129,6 +217,10 @@ def main(argv=None) -> None:
     parser.add_argument("--plot", type=Path, help="draw cost against N (PNG)")
     parser.add_argument("--keep", action="store_true", help="keep the data and results")
     parser.add_argument("--format", choices=["wav", "mp3"], default="wav", help="source audio")
+    parser.add_argument("--train-tracks", type=int, nargs="*", default=[])
+    parser.add_argument("--train-preset", default="band_stats")
+    parser.add_argument("--train-config", default="{}", help="training settings, JSON")
+    parser.add_argument("--skip-data", action="store_true", help="only --train-tracks")
     args = parser.parse_args(argv)
 
     from divconq.shared.sysinfo import describe
@@ -136,10 +228,18 @@ def main(argv=None) -> None:
     machine = describe()
     print(f"# {machine}, {args.cores} cores for Snakemake, {args.format} sources")
     sources = render_sources(args.work / "sources", args.format)
-    floor = floor_per_track(sources, args.work)
-    print(f"floor (warm process, per 30-s track): {floor:.3f} CPU-s")
-    rows = []
-    for n in args.tracks:
+    floor = floor_per_track(sources, args.work) if not args.skip_data else None
+    if floor is not None:
+        print(f"floor (warm process, per 30-s track): {floor:.3f} CPU-s")
+    rows, training = [], []
+    for n in args.train_tracks:
+        root = args.work / f"train{n}"
+        training.append(measure_training(root, n, sources, args.train_preset,
+                                         json.loads(args.train_config)))  # fmt: skip
+        print(json.dumps(training[-1]))
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    for n in [] if args.skip_data else args.tracks:
         data = make_collection(args.work / f"n{n}" / "audio", n, sources)
         results = args.work / f"n{n}" / "results"
         shutil.rmtree(results, ignore_errors=True)
@@ -171,10 +271,11 @@ def main(argv=None) -> None:
         "format": args.format,
         "floor_cpu_per_track_s": floor,
         "rows": rows,
+        "training": training,
     }
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
-    if args.plot:
+    if args.plot and rows:
         plot(report, args.plot)
 
 
