@@ -22,7 +22,11 @@ import yaml
 # files that embed dates (model.keras, figures: their presence is checked).
 SKIP_DIRS = ("logs", "benchmarks")
 SKIP_NAMES = (".snakemake_timestamp",)
-TIMING_FIELDS = {"time_s", "load_s", "fit_s_this_run", "epoch_s_total", "total_s_this_run"}
+# Measurements of a run (times, CPU seconds, peak memory), not its results.
+TIMING_FIELDS = {
+    *("time_s", "load_s", "fit_s_this_run", "epoch_s_total", "total_s_this_run"),
+    *("cpu_s", "peak_rss_mb"),
+}
 TEXT = {".txt", ".md", ".html", ".yaml", ".yml"}
 BYTES = {".wav", ".mp3", ".npy", ".npz"}
 FLOAT_RTOL = 1e-6

@@ -27,9 +27,9 @@ from divconq.data.features import FeatureParams
 
 log = logging.getLogger("divconq.batch")
 
-#: ``tracks_per_job: auto`` keeps a collection at about ``n / SMALL_BATCH`` jobs (at least
-#: one track each) while that is at most :data:`MAX_JOBS`, and at :data:`MAX_JOBS` jobs
-#: beyond.
+#: ``tracks_per_job: auto``: a small collection in about SMALL_BATCH jobs (at least one
+#: track each), a larger one in jobs of SMALL_BATCH tracks, and from SMALL_BATCH x
+#: MAX_JOBS tracks (8,000) on in MAX_JOBS jobs.
 SMALL_BATCH = 16
 MAX_JOBS = 500
 
