@@ -129,10 +129,8 @@ def floor_per_track(sources: list[Path], workdir: Path, repeats: int = 2) -> flo
 _TRAIN = """
 import json, sys
 from divconq.train.run import train
-info = train(sys.argv[1], sys.argv[2], experiment="scale", seed=0, preset=sys.argv[3],
-             config={"epochs": 1, "threads": 2, **json.loads(sys.argv[4])})
-print(json.dumps({k: info[k] for k in ("n_train", "n_val", "samples_on_disk", "peak_rss_mb",
-                                        "load_s", "fit_s_this_run")}))
+train(sys.argv[1], sys.argv[2], experiment="scale", seed=0, preset=sys.argv[3],
+      config={"epochs": 1, "threads": 2, **json.loads(sys.argv[4])})
 """
 
 _EVALUATE = """
@@ -187,7 +185,7 @@ def measure_training(root: Path, n_tracks: int, sources, preset: str, config: di
          preset, json.dumps(config)],
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
-    # The wrapper measures; the training prints its facts (run again to read them).
+    # The wrapper measures the process; training.json holds the run's facts.
     rc, wall, cpu, maxrss = out.stdout.split()
     if int(rc) != 0:
         raise RuntimeError("training failed")

@@ -20,21 +20,18 @@ def _cmd_mp3(args) -> int:
     return 0
 
 
-def _cmd_features(args) -> int:
-    from divconq.data.audio import load
-    from divconq.data.features import FeatureParams, track_features, write_hdf5
+def _feature_params(args):
+    from divconq.data.features import FeatureParams
 
-    params = FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
-    y = load(args.src, sr=params.sample_rate)
-    feats = track_features(y, params, track_id=args.track, clip=not args.no_clip)
-    write_hdf5(
-        args.dst,
-        feats,
-        params,
-        track=args.track,
-        label=args.track.split("/", 1)[0],
-        source_path=args.source or args.src,
-        **_mp3_settings(args),
+    return FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
+
+
+def _cmd_features(args) -> int:
+    from divconq.data.features import write_track_file
+
+    params, source = _feature_params(args), args.source or args.src
+    write_track_file(
+        args.src, args.dst, params, args.track, not args.no_clip, source, **_mp3_settings(args)
     )
     return 0
 
@@ -48,10 +45,9 @@ def _mp3_settings(args) -> dict:
 
 def _cmd_data_batch(args) -> int:
     from divconq.data.batch import batch_rows, run_batch, write_listing
-    from divconq.data.features import FeatureParams
     from divconq.data.inventory import read_tracks
 
-    params = FeatureParams.from_dict(json.loads(args.params)) if args.params else FeatureParams()
+    params = _feature_params(args)
     rows = batch_rows(read_tracks(args.tracks), args.batch, args.tracks_per_job)
     listing, failed = run_batch(
         rows, args.results, params, not args.no_clip, args.bitrate, args.quality
@@ -167,6 +163,18 @@ def _track_rule(name: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _mp3_args(p) -> None:
+    p.add_argument("--bitrate", default="192k")
+    p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
+
+
+def _feature_args(p) -> None:
+    p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
+    p.add_argument(
+        "--no-clip", action="store_true", help="skip the whole-clip spectrogram (clip_mel_db)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``divconq`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -178,8 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mp3", help="convert one audio file to MP3 (copies MP3 input)")
     p.add_argument("src")
     p.add_argument("dst")
-    p.add_argument("--bitrate", default="192k")
-    p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
+    _mp3_args(p)
     p.set_defaults(func=_cmd_mp3)
 
     p = sub.add_parser("features", help="write the snippet/window HDF5 of one track")
@@ -187,10 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output .h5")
     p.add_argument("--track", required=True, help="track id label/stem")
     p.add_argument("--source", help="original audio path, stored as provenance")
-    p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
-    p.add_argument(
-        "--no-clip", action="store_true", help="skip the whole-clip spectrogram (clip_mel_db)"
-    )
+    _feature_args(p)
     p.add_argument("--mp3-bitrate", help="record: the MP3 was made at this bitrate")
     p.add_argument("--mp3-quality", type=int, default=7, help="record: and this LAME quality")
     p.set_defaults(func=_cmd_features)
@@ -204,10 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", required=True, help="batch name, 00000 for the first")
     p.add_argument("--tracks-per-job", type=int, required=True)
     p.add_argument("--results", required=True, help="the workflow's results folder")
-    p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
-    p.add_argument("--no-clip", action="store_true", help="skip the whole-clip spectrogram")
-    p.add_argument("--bitrate", default="192k")
-    p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
+    _feature_args(p)
+    _mp3_args(p)
     p.set_defaults(func=_cmd_data_batch)
 
     p = sub.add_parser(

@@ -126,15 +126,11 @@ def track_is_current(source, mp3, h5, params: FeatureParams, mp3_settings: dict,
 def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, mp3_settings):
     """The MP3 of a track's source, then the features of the MP3, as the per-track
     rules ``mp3`` and ``spectrogram`` make them."""
-    from divconq.data.audio import load
-    from divconq.data.features import track_features, write_hdf5
+    from divconq.data.features import write_track_file
     from divconq.data.mp3 import to_mp3
 
     to_mp3(source, mp3, bitrate=mp3_settings["mp3_bitrate"], quality=mp3_settings["mp3_quality"])
-    y = load(mp3, sr=params.sample_rate)
-    feats = track_features(y, params, track_id=track, clip=clip)
-    label = track.split("/", 1)[0]
-    write_hdf5(h5, feats, params, track=track, label=label, source_path=str(source), **mp3_settings)
+    write_track_file(mp3, h5, params, track, clip, source, **mp3_settings)
 
 
 def run_batch(rows, results, params: FeatureParams, clip: bool, bitrate: str, quality: int):

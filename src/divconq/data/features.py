@@ -332,6 +332,33 @@ def write_hdf5(path, features: TrackFeatures, params: FeatureParams, **attrs) ->
         set_attrs(h5, meta)
 
 
+def write_track_file(audio, dst, params: FeatureParams, track: str, clip: bool, source, **attrs):
+    """Decode a track's audio (its MP3 in the workflow), compute its features and write
+    its HDF5: what ``divconq features`` and a data batch (:mod:`divconq.data.batch`) do.
+
+    Parameters
+    ----------
+    audio : str or Path
+    dst : str or Path
+        The ``.h5`` to write (:func:`write_hdf5`).
+    params : FeatureParams
+    track : str
+        Track id ``label/stem``.
+    clip : bool
+        Also the whole-clip spectrogram.
+    source : str or Path
+        The original audio file, stored as provenance.
+    **attrs
+        More attributes (the MP3 settings).
+    """
+    from divconq.data.audio import load
+
+    y = load(audio, sr=params.sample_rate)
+    feats = track_features(y, params, track_id=track, clip=clip)
+    label = track.split("/", 1)[0]
+    write_hdf5(dst, feats, params, track=track, label=label, source_path=str(source), **attrs)
+
+
 def read_params(attrs) -> FeatureParams:
     """Rebuild the :class:`FeatureParams` stored in an HDF5 file's attributes."""
     from divconq.shared.fileio import read_attrs

@@ -16,6 +16,7 @@ same history either way; memory holds a batch, not the split.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -336,7 +337,7 @@ def fill_split(plan: SplitPlan, class_names: list[str], to_file=None) -> SplitDa
     y = np.empty(shape[0], dtype=np.int64)
     sample_tracks = []
     i = 0
-    with open(to_file, "wb") if to_file else _no_file() as f:
+    with open(to_file, "wb") if to_file else contextlib.nullcontext() as f:
         for track, label, p, n in zip(
             plan.tracks, plan.labels, plan.paths, plan.counts, strict=True
         ):
@@ -359,14 +360,6 @@ def fill_split(plan: SplitPlan, class_names: list[str], to_file=None) -> SplitDa
     if to_file:
         x = DiskSamples(to_file, shape)
     return SplitData(x, y, sample_tracks)
-
-
-class _no_file:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _dataset_name(input: str, layer) -> str:

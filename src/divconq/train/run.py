@@ -466,27 +466,15 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     t_start = time.perf_counter()
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir(out_dir)
-    # Samples too large for memory (cfg.in_memory_mb) go here for the run; a killed
-    # run's are written again (they are not part of the resume state).
+    # Samples too large for memory (cfg.in_memory_mb) go here (DiskSamples). Their files
+    # are removed as soon as they are open: they stay readable, and their space is freed
+    # when the run ends, however it ends (a killed run's are written again).
     samples_dir = Path(f"{out_dir}.samples")
     shutil.rmtree(samples_dir, ignore_errors=True)
-    try:
-        return _train(
-            manifest, out_dir, cfg, t_start, state_dir, samples_dir,
-            experiment=experiment, seed=seed, preset=preset, input=input, layer=layer,
-            embedding=embedding, head_from=head_from, base_dir=base_dir, callbacks=callbacks,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(samples_dir, ignore_errors=True)
-
-
-def _train(
-    manifest, out_dir, cfg, t_start, state_dir, samples_dir, *, experiment, seed, preset,
-    input, layer, embedding, head_from, base_dir, callbacks,
-) -> dict:  # fmt: skip
     data = prepare_data(
         manifest, cfg, input, base_dir, layer=layer, embedding=embedding, samples_dir=samples_dir
     )
+    shutil.rmtree(samples_dir, ignore_errors=True)
     _log_data(data, experiment, seed)
     head = standardization = record = None
     if head_from is not None:
