@@ -14,6 +14,7 @@ from conftest import write_tone
 
 from divconq.data import batch
 from divconq.data.features import FeatureParams
+from divconq.shared.fileio import read_attrs
 
 PARAMS = FeatureParams(max_snippets=4)
 MP3 = {"mp3_bitrate": "192k", "mp3_quality": 7}
@@ -30,8 +31,8 @@ def _rows(tmp_path, n=3):
     return rows
 
 
-def _run(rows, results, params=PARAMS, clip=False, quality=7):
-    return batch.run_batch(rows, results, params, clip, "192k", quality)
+def _run(rows, results, params=PARAMS, clip=False, quality=7, features_from="mp3"):
+    return batch.run_batch(rows, results, params, clip, "192k", quality, features_from)
 
 
 def _mtimes(results):
@@ -42,10 +43,10 @@ def _mtimes(results):
 
 
 def test_auto_tracks_per_job_keeps_jobs_few_and_spread():
-    assert [batch.auto_tracks_per_job(n) for n in (0, 1, 15, 200, 2_000, 16_000)] == [
-        1, 1, 1, 12, 16, 32,
+    assert [batch.auto_tracks_per_job(n) for n in (0, 1, 15, 200, 1_000, 10_000, 40_000)] == [
+        1, 1, 1, 6, 31, 64, 80,
     ]  # fmt: skip
-    for n in (20_000, 100_000, 1_000_000):
+    for n in (40_000, 100_000, 1_000_000):
         per_job = batch.auto_tracks_per_job(n)
         assert len(batch.batch_names(n, per_job)) <= batch.MAX_JOBS
         assert len(batch.batch_names(n, per_job)) >= batch.MAX_JOBS - 1
@@ -105,6 +106,58 @@ def test_current_tracks_are_skipped_and_changed_ones_made_again(tmp_path):
     assert all(r["made"] for r in made)
     with h5py.File(results / "spectrograms" / "l0" / "t0.h5") as h5:
         assert "clip_mel_db" in h5 and h5.attrs["mp3_quality"] == 5
+
+
+def test_features_from_source_make_no_mp3_and_equal_the_source_features(tmp_path):
+    from divconq.data.audio import load
+    from divconq.data.features import read_hdf5, track_features
+
+    rows = _rows(tmp_path)
+    results = tmp_path / "results"
+    listing, failed = _run(rows, results, features_from="source")
+    assert failed == [] and [r["mp3"] for r in listing] == [""] * 3
+    assert not (results / "mp3").exists()
+    row = rows[2]
+    feats, _, attrs = read_hdf5(results / "spectrograms" / f"{row['track']}.h5")
+    # The very features divconq predict computes from the file.
+    want = track_features(load(row["path"]), PARAMS, track_id=row["track"], clip=False)
+    np.testing.assert_array_equal(feats.mel_db, want.mel_db)
+    assert attrs["features_from"] == "source" and "mp3_bitrate" not in attrs
+
+    # The per-track command (rule spectrogram with features_from: source) writes the same.
+    alone = tmp_path / "alone.h5"
+    subprocess.run(
+        [sys.executable, "-m", "divconq.cli", "features", row["path"], str(alone)]
+        + ["--track", row["track"], "--source", row["path"], "--params", '{"max_snippets": 4}']
+        + ["--no-clip", "--features-from", "source"],
+        check=True,
+    )
+    with (
+        h5py.File(results / "spectrograms" / f"{row['track']}.h5") as a,
+        h5py.File(alone) as b,
+    ):
+        np.testing.assert_array_equal(a["mel_db"][()], b["mel_db"][()])
+        assert dict(a.attrs) == dict(b.attrs)
+
+
+def test_switching_features_from_makes_every_track_again(tmp_path):
+    rows = _rows(tmp_path)
+    results = tmp_path / "results"
+    _run(rows, results, features_from="source")
+    assert [r["made"] for r in _run(rows, results, features_from="source")[0]] == [False] * 3
+    assert [r["made"] for r in _run(rows, results)[0]] == [True] * 3  # now of the MP3s
+    with h5py.File(results / "spectrograms" / "l0" / "t0.h5") as h5:
+        attrs = read_attrs(h5.attrs)
+    assert "features_from" not in attrs and attrs["mp3_bitrate"] == "192k"
+    assert [r["made"] for r in _run(rows, results)[0]] == [False] * 3
+    assert [r["made"] for r in _run(rows, results, features_from="source")[0]] == [True] * 3
+    # A newer source remakes its track in this mode too.
+    h5 = results / "spectrograms" / "l1" / "t1.h5"
+    os.utime(rows[1]["path"], ns=(h5.stat().st_mtime_ns + 10**9,) * 2)
+    made = _run(rows, results, features_from="source")[0]
+    assert [r["made"] for r in made] == [False, True, False]
+    with pytest.raises(ValueError, match="features_from"):
+        batch.recorded_settings("wav")
 
 
 def test_a_damaged_hdf5_is_made_again(tmp_path):

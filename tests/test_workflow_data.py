@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from divconq.shared.fileio import read_attrs
+
 pytestmark = pytest.mark.slow
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def run(results, *args, check=True):
+def run(results, *args, check=True, config=()):
     cmd = [
         *SNAKEMAKE,
         *args,
@@ -25,6 +27,7 @@ def run(results, *args, check=True):
         str(REPO / "tests" / "configs" / "tiny.yaml"),
         "--config",
         f"results={results}",
+        *config,
     ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -79,6 +82,24 @@ def test_single_artifact_target(tmp_path):
     run(results, str(target))
     assert target.exists()
     assert not (results / "spectrograms" / "blues" / "blues.00001.h5").exists()
+
+
+def test_features_from_source_makes_no_mp3(tmp_path):
+    results = tmp_path / "results"
+    config = ["data={features_from: source}"]
+    target = results / "spectrograms" / "blues" / "blues.00002.h5"
+    run(results, str(target), config=config)
+    with h5py.File(target, "r") as h5:
+        attrs = read_attrs(h5.attrs)
+    assert attrs["features_from"] == "source"
+    assert attrs["source_path"].endswith("blues/blues.00002.wav")
+    made = target.stat().st_mtime_ns
+    run(results, "data", config=config)
+    assert not (results / "mp3").exists()
+    assert len(pd.read_csv(results / "split" / "manifest.csv")) == 15
+    assert target.stat().st_mtime_ns == made  # current: the batch left it alone
+    proc = run(results, "-n", "data", config=config)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_folder_source_with_broken_and_odd_files(tmp_path, tone):

@@ -142,6 +142,14 @@ def source_audio(wildcards):
     return SOURCES[track]
 
 
+def spectrogram_audio(wildcards):
+    """The audio a track's features are computed from: its MP3, or with
+    `data.features_from: source` its source file."""
+    if config["data"]["features_from"] == "source":
+        return source_audio(wildcards)
+    return f"{RESULTS}/mp3/{wildcards.label}/{wildcards.track}.mp3"
+
+
 @functools.lru_cache(maxsize=4)
 def _read_tracks(path, mtime_ns):
     from divconq.data.inventory import read_tracks
@@ -160,7 +168,7 @@ def usable_tracks():
 
 
 # Data stage in batches (divconq.data.batch) --------------------------------------
-# One `data_batch` job makes the MP3 and the HDF5 of `data.tracks_per_job` tracks of
+# One `data_batch` job makes the MP3 (if any) and the HDF5 of `data.tracks_per_job` tracks of
 # the inventory; its listing, written last, is what the split waits for. The per-track
 # rules `mp3` and `spectrogram` make one track's files when asked for them by name.
 
@@ -209,7 +217,9 @@ def lost_track_files():
             continue
         for row in data_batch.batch_rows(rows, name, per_job):
             track = row["track"]
-            lost += [f"{RESULTS}/mp3/{track}.mp3", f"{RESULTS}/spectrograms/{track}.h5"]
+            lost.append(f"{RESULTS}/spectrograms/{track}.h5")
+            if config["data"]["features_from"] == "mp3":
+                lost.append(f"{RESULTS}/mp3/{track}.mp3")
     return [f for f in lost if not _exists(f)]
 
 

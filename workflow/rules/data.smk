@@ -1,7 +1,7 @@
 # Data stage: the embedded synthetic set (when the dataset is synthetic), the
-# inventory of the input audio, then per track an MP3 and HDF5 features, made in
-# batches of tracks (rule data_batch) or one track at a time when a track's file is
-# asked for by name (rules mp3, spectrogram).
+# inventory of the input audio, then per track an MP3 (unless data.features_from is
+# source) and HDF5 features, made in batches of tracks (rule data_batch) or one track
+# at a time when a track's file is asked for by name (rules mp3, spectrogram).
 #
 # These rules are shell commands calling the package's CLI rather than script:
 # jobs; a script: job loads Snakemake itself (~0.08 s of CPU), which would be a
@@ -86,10 +86,11 @@ rule data_batch:
         clip=clip_flag(),
         bitrate=config["mp3"]["bitrate"],
         quality=config["mp3"]["quality"],
+        features_from=config["data"]["features_from"],
     shell:
         "python -m divconq.cli data-batch {input.tracks:q} {output:q} --batch {wildcards.batch}"
         " --tracks-per-job {params.tracks_per_job} --results {params.results:q}"
-        " --params {params.features:q} {params.clip}"
+        " --params {params.features:q} {params.clip} --features-from {params.features_from}"
         " --bitrate {params.bitrate} --quality {params.quality} > {log:q} 2>&1"
 
 
@@ -111,9 +112,10 @@ rule mp3:
         " --bitrate {params.bitrate} --quality {params.quality} > {log:q} 2>&1"
 
 
+# The HDF5 of the track's MP3, or of its source with `data.features_from: source`.
 rule spectrogram:
     input:
-        f"{RESULTS}/mp3/{{label}}/{{track}}.mp3",
+        spectrogram_audio,
     output:
         f"{RESULTS}/spectrograms/{{label}}/{{track}}.h5",
     log:
@@ -127,9 +129,11 @@ rule spectrogram:
         clip=clip_flag(),
         bitrate=config["mp3"]["bitrate"],
         quality=config["mp3"]["quality"],
+        features_from=config["data"]["features_from"],
     shell:
         "python -m divconq.cli features {input:q} {output:q} --track {params.track:q}"
         " --source {params.source:q} --params {params.features:q} {params.clip}"
+        " --features-from {params.features_from}"
         " --mp3-bitrate {params.bitrate} --mp3-quality {params.quality} > {log:q} 2>&1"
 
 

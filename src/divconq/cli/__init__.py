@@ -37,10 +37,15 @@ def _cmd_features(args) -> int:
 
 
 def _mp3_settings(args) -> dict:
-    """The MP3 settings a features file records, when the MP3 was made with them."""
+    """How the audio was read, as a features file records it (none recorded when
+    neither ``--features-from source`` nor ``--mp3-bitrate`` is given)."""
+    from divconq.data.batch import recorded_settings
+
+    if args.features_from == "source":
+        return recorded_settings("source")
     if args.mp3_bitrate is None:
         return {}
-    return {"mp3_bitrate": str(args.mp3_bitrate), "mp3_quality": int(args.mp3_quality)}
+    return recorded_settings("mp3", args.mp3_bitrate, args.mp3_quality)
 
 
 def _cmd_data_batch(args) -> int:
@@ -50,8 +55,9 @@ def _cmd_data_batch(args) -> int:
     params = _feature_params(args)
     rows = batch_rows(read_tracks(args.tracks), args.batch, args.tracks_per_job)
     listing, failed = run_batch(
-        rows, args.results, params, not args.no_clip, args.bitrate, args.quality
-    )
+        rows, args.results, params, not args.no_clip, args.bitrate, args.quality,
+        features_from=args.features_from,
+    )  # fmt: skip
     made = sum(row["made"] for row in listing)
     logging.getLogger("divconq.batch").info(
         "batch %s: %d tracks, %d made, %d already current, %d failed",
@@ -197,11 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     _feature_args(p)
     p.add_argument("--mp3-bitrate", help="record: the MP3 was made at this bitrate")
     p.add_argument("--mp3-quality", type=int, default=7, help="record: and this LAME quality")
+    p.add_argument(
+        "--features-from",
+        choices=["mp3", "source"],
+        default="mp3",
+        help="record: src is the track's MP3 (default) or its source audio",
+    )
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser(
         "data-batch",
-        help="make the MP3 and the snippet/window HDF5 of one batch of the inventory's tracks",
+        help="make the MP3 (if any) and the HDF5 of a batch of the inventory's tracks",
     )
     p.add_argument("tracks", help="the inventory's tracks.csv")
     p.add_argument("out", help="the batch's listing (.csv), written when every track is done")
@@ -210,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="the workflow's results folder")
     _feature_args(p)
     _mp3_args(p)
+    p.add_argument(
+        "--features-from",
+        choices=["mp3", "source"],
+        default="mp3",
+        help="features of each track's MP3, made first (default), or of its source (no MP3)",
+    )
     p.set_defaults(func=_cmd_data_batch)
 
     p = sub.add_parser(

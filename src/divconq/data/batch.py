@@ -5,8 +5,14 @@ A job of its own per track and file starts Python and imports numpy, soundfile a
 h5py (~0.1 CPU-s, as much as the work on a 30-s track), and Snakemake plans one job per
 file: at 100,000 tracks that took 8 minutes and 3.6 GB before the first job. A batch
 job does the same work, by the same functions (:func:`divconq.data.mp3.to_mp3`,
-:func:`divconq.data.features.track_features`), for a slice of the inventory, so a
+:func:`divconq.data.features.write_track_file`), for a slice of the inventory, so a
 collection of N tracks makes about N / ``tracks_per_job`` jobs.
+
+Where the features come from is ``features_from``: ``"mp3"`` (the article's method)
+encodes each source to MP3 and computes the features from the MP3's decoded audio;
+``"source"`` makes no MP3 and computes them from the source itself, decoded as
+``divconq predict`` decodes a user's file. For WAV sources the MP3 encoding is most of
+the stage's CPU (LAME, ~0.1 CPU-s per 30-s track of ~0.2).
 
 Each track's MP3 and HDF5 are still files of their own, each written under a temporary
 name and renamed, and a track whose files are current (:func:`track_is_current`) is
@@ -27,11 +33,16 @@ from divconq.data.features import FeatureParams
 
 log = logging.getLogger("divconq.batch")
 
-#: ``tracks_per_job: auto``: a small collection in about SMALL_BATCH jobs (at least one
-#: track each), a larger one in jobs of SMALL_BATCH tracks, and from SMALL_BATCH x
-#: MAX_JOBS tracks (8,000) on in MAX_JOBS jobs.
-SMALL_BATCH = 16
+#: ``tracks_per_job: auto``: a small collection in about MIN_JOBS jobs (at least one
+#: track each), a larger one in jobs of BATCH tracks, and from BATCH x MAX_JOBS tracks
+#: (32,000) on in MAX_JOBS jobs. A batch's Python start and imports cost ~0.35 CPU-s,
+#: ~0.005 CPU-s per track in a batch of 64.
+MIN_JOBS = 32
+BATCH = 64
 MAX_JOBS = 500
+
+#: Where a track's features come from (``data.features_from``).
+FEATURES_FROM = ("mp3", "source")
 
 #: Columns of a batch's listing.
 LISTING_COLUMNS = ("track", "source", "mp3", "spectrogram", "made", "cpu_s")
@@ -41,8 +52,8 @@ def auto_tracks_per_job(n_tracks: int) -> int:
     """Tracks per data job for a collection of ``n_tracks`` (``tracks_per_job: auto``).
 
     Small collections get small batches, so that their jobs spread over the cores
-    (200 tracks: 12 per job, 17 jobs); from 8,000 tracks on, the number of jobs stays
-    at :data:`MAX_JOBS`, which Snakemake plans in seconds.
+    (1,000 tracks: 31 per job, 33 jobs); from 32,000 tracks on, the number of jobs
+    stays at :data:`MAX_JOBS`, which Snakemake plans in seconds.
 
     Parameters
     ----------
@@ -53,7 +64,7 @@ def auto_tracks_per_job(n_tracks: int) -> int:
     int
         At least 1.
     """
-    return max(1, min(SMALL_BATCH, n_tracks // SMALL_BATCH), math.ceil(n_tracks / MAX_JOBS))
+    return max(1, min(BATCH, n_tracks // MIN_JOBS), math.ceil(n_tracks / MAX_JOBS))
 
 
 def batch_names(n_tracks: int, tracks_per_job: int) -> list[str]:
@@ -85,27 +96,55 @@ def _newer(path, than) -> bool:
     return a is not None and b is not None and a >= b
 
 
-def track_is_current(source, mp3, h5, params: FeatureParams, mp3_settings: dict, clip: bool):
-    """Whether a track's MP3 and HDF5 need no work.
+def recorded_settings(features_from: str = "mp3", bitrate="192k", quality: int = 7) -> dict:
+    """What a track's HDF5 records of how its audio was read.
 
-    They need none when the MP3 is newer than the source, the HDF5 newer than the
-    MP3, and the HDF5 was made with ``params`` and ``mp3_settings`` and holds a clip
-    spectrogram exactly when ``clip``. Only the HDF5's attributes are read; its data are
-    verified where they are read (the split job reads every byte).
+    ``{"mp3_bitrate": ..., "mp3_quality": ...}`` when the features come from the MP3
+    (as files made before ``features_from`` existed record it), ``{"features_from":
+    "source"}`` when from the source. A file whose record differs is made again.
 
     Parameters
     ----------
-    source, mp3, h5 : str or Path
+    features_from : {"mp3", "source"}
+    bitrate, quality
+        The MP3 settings (:func:`divconq.data.mp3.to_mp3`); ignored for ``"source"``.
+
+    Returns
+    -------
+    dict
+    """
+    if features_from not in FEATURES_FROM:
+        raise ValueError(f"features_from must be 'mp3' or 'source', not {features_from!r}")
+    if features_from == "source":
+        return {"features_from": "source"}
+    return {"mp3_bitrate": str(bitrate), "mp3_quality": int(quality)}
+
+
+def track_is_current(source, mp3, h5, params: FeatureParams, settings: dict, clip: bool):
+    """Whether a track's MP3 (if any) and HDF5 need no work.
+
+    They need none when the MP3 is newer than the source, the HDF5 newer than the
+    MP3 (than the source when ``mp3`` is None), and the HDF5 was made with ``params``
+    and ``settings`` and holds a clip spectrogram exactly when ``clip``. Only the
+    HDF5's attributes are read; its data are verified where they are read (the split
+    job reads every byte).
+
+    Parameters
+    ----------
+    source, h5 : str or Path
+    mp3 : str or Path or None
+        None when the features come from the source.
     params : FeatureParams
-    mp3_settings : dict
-        ``mp3_bitrate`` and ``mp3_quality`` as the HDF5 records them.
+    settings : dict
+        :func:`recorded_settings`.
     clip : bool
 
     Returns
     -------
     bool
     """
-    if not (_newer(mp3, source) and _newer(h5, mp3)):
+    audio = source if mp3 is None else mp3
+    if not (_newer(audio, source) and _newer(h5, audio)):
         return False
     import h5py
 
@@ -119,22 +158,32 @@ def track_is_current(source, mp3, h5, params: FeatureParams, mp3_settings: dict,
         made_with = read_params(attrs)
     except (OSError, KeyError, TypeError, ValueError):
         return False  # damaged or foreign: made again
-    same_mp3 = all(attrs.get(k) == v for k, v in mp3_settings.items())
-    return has_clip == clip and made_with == params and same_mp3
+    # The two records share no key: a file made the other way differs here.
+    same_audio = all(attrs.get(k) == v for k, v in settings.items())
+    return has_clip == clip and made_with == params and same_audio
 
 
-def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, mp3_settings):
+def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, settings: dict):
     """The MP3 of a track's source, then the features of the MP3, as the per-track
-    rules ``mp3`` and ``spectrogram`` make them."""
+    rules ``mp3`` and ``spectrogram`` make them; with ``mp3=None`` the features of the
+    source, as the rule ``spectrogram`` makes them when ``features_from: source``.
+
+    ``settings`` is :func:`recorded_settings`' dict.
+    """
     from divconq.data.features import write_track_file
-    from divconq.data.mp3 import to_mp3
 
-    to_mp3(source, mp3, bitrate=mp3_settings["mp3_bitrate"], quality=mp3_settings["mp3_quality"])
-    write_track_file(mp3, h5, params, track, clip, source, **mp3_settings)
+    if mp3 is not None:
+        from divconq.data.mp3 import to_mp3
+
+        to_mp3(source, mp3, bitrate=settings["mp3_bitrate"], quality=settings["mp3_quality"])
+    audio = source if mp3 is None else mp3
+    write_track_file(audio, h5, params, track, clip, source, **settings)
 
 
-def run_batch(rows, results, params: FeatureParams, clip: bool, bitrate: str, quality: int):
-    """Make the MP3 and HDF5 of every track of a batch that needs them.
+def run_batch(
+    rows, results, params: FeatureParams, clip: bool, bitrate, quality, features_from="mp3"
+):
+    """Make the MP3 (if any) and HDF5 of every track of a batch that needs them.
 
     Parameters
     ----------
@@ -148,29 +197,31 @@ def run_batch(rows, results, params: FeatureParams, clip: bool, bitrate: str, qu
         Also compute the whole-clip spectrogram.
     bitrate, quality
         The MP3 settings (:func:`divconq.data.mp3.to_mp3`).
+    features_from : {"mp3", "source"}
+        Features of the MP3 (made first), or of the source with no MP3 made.
 
     Returns
     -------
     listing : list of dict
-        One row per track (:data:`LISTING_COLUMNS`): its files, whether this job made
-        them and its CPU seconds.
+        One row per track (:data:`LISTING_COLUMNS`): its files (``mp3`` empty when
+        none is made), whether this job made them and its CPU seconds.
     failed : list of (track, source, reason)
         Tracks whose audio could not be converted; the others are done all the same.
     """
     from divconq.shared.errors import AudioError
 
-    mp3_settings = {"mp3_bitrate": str(bitrate), "mp3_quality": int(quality)}
+    settings = recorded_settings(features_from, bitrate, quality)
     listing, failed = [], []
     for row in rows:
         track, source = row["track"], row["path"]
         # Spelled as the workflow spells them: the manifest keeps these strings.
-        mp3 = f"{results}/mp3/{track}.mp3"
+        mp3 = f"{results}/mp3/{track}.mp3" if features_from == "mp3" else None
         h5 = f"{results}/spectrograms/{track}.h5"
         start = _cpu_s()
-        made = not track_is_current(source, mp3, h5, params, mp3_settings, clip)
+        made = not track_is_current(source, mp3, h5, params, settings, clip)
         if made:
             try:
-                make_track(track, source, mp3, h5, params, clip, mp3_settings)
+                make_track(track, source, mp3, h5, params, clip, settings)
             except (AudioError, OSError, ValueError) as err:
                 log.error("%s (%s): %s", track, source, err)
                 failed.append((track, source, str(err)))
@@ -180,7 +231,7 @@ def run_batch(rows, results, params: FeatureParams, clip: bool, bitrate: str, qu
             {
                 "track": track,
                 "source": source,
-                "mp3": str(mp3),
+                "mp3": "" if mp3 is None else str(mp3),
                 "spectrogram": str(h5),
                 "made": made,
                 "cpu_s": round(cpu, 4),
