@@ -13,6 +13,8 @@ the default config (``--cores`` cores):
    ``results/split/manifest.csv`` from scratch, CPU of Snakemake and every job per
    track (kernel accounting of waited-for children), beside the floor: the same work
    per track (MP3, decode, log-mels, HDF5) in a warm process, no start-up.
+   ``--features-from source`` runs the stage with ``data.features_from: source``
+   (no MP3; the features of the source audio).
 
 ``--train-tracks N ...`` measures one training seed and its evaluation on N tracks of
 14 snippets each (hard links to 10 real feature files, an 80/10/10 manifest), one
@@ -99,30 +101,46 @@ def render_sources(root: Path, fmt: str = "wav") -> list[Path]:
     return paths
 
 
-def snakemake(data: Path, results: Path, cores: int, *args: str) -> list[str]:
+def snakemake(
+    data: Path, results: Path, cores: int, *args: str, features_from: str = "mp3"
+) -> list[str]:
     # Its own working folder (.snakemake/, locks) beside the results, not the checkout's.
     return [
         sys.executable, "-m", "snakemake", *args, "--cores", str(cores),
         "--snakefile", str(REPO / "Snakefile"), "--directory", str(results.parent),
         "--scheduler-subsample", "32", "--configfile", str(REPO / "config.yaml"),
         "--config", f"results={results}", f"dataset={{source: folder, path: '{data}'}}",
+        f"data={{features_from: {features_from}}}",
     ]  # fmt: skip
 
 
-def floor_per_track(sources: list[Path], workdir: Path, repeats: int = 2) -> float:
-    """CPU seconds per track of the data work alone, in this (warm) process."""
-    from divconq.data.batch import make_track
+def _cpu_s() -> float:
+    # getrusage, not os.times: microseconds rather than 10-ms clock ticks.
+    import resource
+
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def floor_per_track(
+    sources: list[Path], workdir: Path, features_from: str = "mp3", repeats: int = 2
+) -> float:
+    """CPU seconds per track of the data work alone (MP3 if any, decode, log-mels, HDF5),
+    in this (warm) process, ffmpeg included."""
+    from divconq.data.batch import make_track, recorded_settings
     from divconq.data.features import FeatureParams
 
-    params, settings = FeatureParams(), {"mp3_bitrate": "192k", "mp3_quality": 7}
-    make_track("x/warm", sources[0], workdir / "w.mp3", workdir / "w.h5", params, False, settings)
+    params, settings = FeatureParams(), recorded_settings(features_from)
+    mp3 = (lambda name: workdir / name) if features_from == "mp3" else (lambda name: None)
+    make_track("x/warm", sources[0], mp3("w.mp3"), workdir / "w.h5", params, False, settings)
     costs = []
     for _ in range(repeats):
         for src in sources:
-            t = os.times()
-            make_track("x/t", src, workdir / "t.mp3", workdir / "t.h5", params, False, settings)
-            u = os.times()
-            costs.append(sum(u[:4]) - sum(t[:4]))
+            t = _cpu_s()
+            make_track("x/t", src, mp3("t.mp3"), workdir / "t.h5", params, False, settings)
+            costs.append(_cpu_s() - t)
     return statistics.median(costs)
 
 
@@ -215,6 +233,9 @@ def main(argv=None) -> None:
     parser.add_argument("--plot", type=Path, help="draw cost against N (PNG)")
     parser.add_argument("--keep", action="store_true", help="keep the data and results")
     parser.add_argument("--format", choices=["wav", "mp3"], default="wav", help="source audio")
+    parser.add_argument(
+        "--features-from", choices=["mp3", "source"], default="mp3", help="data.features_from"
+    )
     parser.add_argument("--train-tracks", type=int, nargs="*", default=[])
     parser.add_argument("--train-preset", default="band_stats")
     parser.add_argument("--train-config", default="{}", help="training settings, JSON")
@@ -224,12 +245,16 @@ def main(argv=None) -> None:
     from divconq.shared.sysinfo import describe
 
     machine = describe()
-    print(f"# {machine}, {args.cores} cores for Snakemake, {args.format} sources")
+    print(
+        f"# {machine}, {args.cores} cores for Snakemake, {args.format} sources,"
+        f" features from the {args.features_from}"
+    )
     sources = render_sources(args.work / "sources", args.format)
-    floor = floor_per_track(sources, args.work) if not args.skip_data else None
+    floor = None if args.skip_data else floor_per_track(sources, args.work, args.features_from)
     if floor is not None:
         print(f"floor (warm process, per 30-s track): {floor:.3f} CPU-s")
     rows, training = [], []
+    ff = {"features_from": args.features_from}
     for n in args.train_tracks:
         root = args.work / f"train{n}"
         training.append(measure_training(root, n, sources, args.train_preset,
@@ -243,19 +268,20 @@ def main(argv=None) -> None:
         shutil.rmtree(results, ignore_errors=True)
         row = {"tracks": n}
         inv = measure(
-            snakemake(data, results, args.cores, str(results / "inventory" / "tracks.csv"))
+            snakemake(data, results, args.cores, str(results / "inventory" / "tracks.csv"), **ff)
         )
         row["inventory_wall_s"], row["inventory_cpu_s"] = inv["wall_s"], inv["cpu_s"]
         target = str(results / "tables" / "accuracy.csv")
         plans = [
-            measure(snakemake(data, results, args.cores, "-n", target)) for _ in range(args.repeats)
+            measure(snakemake(data, results, args.cores, "-n", target, **ff))
+            for _ in range(args.repeats)
         ]
         row["plan_wall_s"] = statistics.median(p["wall_s"] for p in plans)
         row["plan_peak_mb"] = statistics.median(p["peak_mb"] for p in plans)
         if n <= args.data_max:
             t = time.monotonic()
             stage = measure(
-                snakemake(data, results, args.cores, str(results / "split" / "manifest.csv"))
+                snakemake(data, results, args.cores, str(results / "split" / "manifest.csv"), **ff)
             )
             row["data_wall_s"] = time.monotonic() - t
             row["data_cpu_per_track_s"] = stage["cpu_s"] / n
@@ -267,6 +293,7 @@ def main(argv=None) -> None:
         "machine": machine,
         "cores": args.cores,
         "format": args.format,
+        "features_from": args.features_from,
         "floor_cpu_per_track_s": floor,
         "rows": rows,
         "training": training,
