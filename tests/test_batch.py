@@ -204,3 +204,55 @@ def test_tracks_per_job_is_checked_by_the_schema(given):
     validate({"tracks_per_job": "auto"}, schema)
     with pytest.raises(ValidationError):
         validate({"tracks_per_job": given}, schema)
+
+
+def test_mel_batch_makes_the_network_log_mels_and_skips_current_ones(tmp_path):
+    from divconq.data.audio import load
+    from divconq.data.embeddings import network_log_mel
+
+    rows = _rows(tmp_path)
+    results = tmp_path / "results"
+    listing, failed = batch.run_mel_batch(rows, results)
+    assert failed == [] and [r["made"] for r in listing] == [True] * 3
+    path = results / "musicnn_mels" / f"{rows[1]['track']}.h5"
+    assert listing[1]["file"] == str(path)
+    with h5py.File(path) as h5:
+        stored, attrs = h5["log_mel"][()], read_attrs(h5.attrs)
+    np.testing.assert_array_equal(stored, network_log_mel(load(rows[1]["path"], sr=16000))[0])
+    assert attrs["frontend"] == "musicnn" and attrs["track"] == rows[1]["track"]
+    assert [r["made"] for r in batch.run_mel_batch(rows, results)[0]] == [False] * 3
+    os.utime(rows[2]["path"], ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    assert [r["made"] for r in batch.run_mel_batch(rows, results)[0]] == [False, False, True]
+
+
+@pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("musicnn") is None,
+    reason="musicnn wheel not installed: pip install --no-deps musicnn==0.1.0",
+)
+def test_embedding_batch_embeds_once_and_remakes_on_other_hops(tmp_path):
+    """One network load for the batch; each file as the per-track command writes it
+    (the same function); current files skipped, other hops remade, a bad file failed
+    alone."""
+    from divconq.data.audio import load
+    from divconq.data.embeddings import EmbeddingParams, read_hdf5, track_embeddings
+
+    rows = _rows(tmp_path)
+    results = tmp_path / "results"
+    params = EmbeddingParams()
+    with open(rows[1]["path"], "wb") as f:
+        f.write(b"RIFF\x00\x00\x00\x00WAVE" + b"\x00" * 64)
+    listing, failed = batch.run_embedding_batch(rows, results, params)
+    assert [r["track"] for r in listing] == [rows[0]["track"], rows[2]["track"]]
+    assert [f[0] for f in failed] == [rows[1]["track"]]
+    path = results / "embeddings" / "msd_musicnn" / f"{rows[2]['track']}.h5"
+    values, start_s, _, attrs = read_hdf5(path, "pool")
+    want = track_embeddings(load(rows[2]["path"], sr=16000), params)
+    np.testing.assert_allclose(values, want.layers["pool"], atol=1e-5)
+    assert attrs["source_path"] == rows[2]["path"] and attrs["hop_s"] == 1.0
+
+    write_tone(rows[1]["path"], duration_s=4.0)
+    listing, failed = batch.run_embedding_batch(rows, results, params)
+    assert failed == [] and [r["made"] for r in listing] == [False, True, False]
+    other = EmbeddingParams(hop_s=0.5, train_hop_s=3.0)
+    assert all(r["made"] for r in batch.run_embedding_batch(rows, results, other)[0])
+    assert read_hdf5(path, "pool")[3]["hop_s"] == 0.5

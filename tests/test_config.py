@@ -141,10 +141,11 @@ def test_numeric_text_is_coerced_where_the_schema_wants_numbers():
 
 def test_a_number_beside_a_named_value_is_coerced():
     # tracks_per_job: an integer or "auto"; any other text is left for the schema.
-    for given, want in (("15", 15), ("auto", "auto"), ("some", "some")):
-        config = {"data": {"tracks_per_job": given}}
-        shared_config.coerce_text(config, SCHEMA)
-        assert config["data"]["tracks_per_job"] == want
+    for section in ("data", "embedding"):
+        for given, want in (("15", 15), ("auto", "auto"), ("some", "some")):
+            config = {section: {"tracks_per_job": given}}
+            shared_config.coerce_text(config, SCHEMA)
+            assert config[section]["tracks_per_job"] == want
 
 
 def test_experiment_defaults_filled():

@@ -202,25 +202,37 @@ def _exists(path):
     return name in _folder_names(folder, mtime_ns)
 
 
-def lost_track_files():
-    """Per-track MP3s and HDF5s of finished batches that are gone since.
+def lost_files(listings, per_job, files_of):
+    """Per-track files of finished batches that are gone since.
 
     Targets of `all` and `data`, so the per-track rules make them again (only those).
-    Not inputs of the batches or the split: what comes back is what was there, and a
-    changed set of inputs would rerun the split and everything after it. A batch
-    without its listing (never run, or killed) makes what it lacks itself.
+    Not inputs of the batches or of what reads them: what comes back is what was there,
+    and a changed set of inputs would rerun everything after it. A batch without its
+    listing (never run, or killed) makes what it lacks itself.
+
+    Parameters: the folder of the batches' listings, tracks per job, and a function
+    giving a track's files.
     """
-    rows, per_job = usable_tracks(), tracks_per_job()
+    rows = usable_tracks()
     lost = []
     for name in data_batch.batch_names(len(rows), per_job):
-        if not os.path.exists(f"{RESULTS}/data_batches/{name}.csv"):
+        if not os.path.exists(f"{listings}/{name}.csv"):
             continue
         for row in data_batch.batch_rows(rows, name, per_job):
-            track = row["track"]
-            lost.append(f"{RESULTS}/spectrograms/{track}.h5")
-            if config["data"]["features_from"] == "mp3":
-                lost.append(f"{RESULTS}/mp3/{track}.mp3")
+            lost += files_of(row["track"])
     return [f for f in lost if not _exists(f)]
+
+
+def lost_track_files():
+    """The MP3s (if any) and HDF5s of finished data batches that are gone since."""
+
+    def files_of(track):
+        files = [f"{RESULTS}/spectrograms/{track}.h5"]
+        if config["data"]["features_from"] == "mp3":
+            files.append(f"{RESULTS}/mp3/{track}.mp3")
+        return files
+
+    return lost_files(f"{RESULTS}/data_batches", tracks_per_job(), files_of)
 
 
 def feature_params_json():
@@ -228,18 +240,18 @@ def feature_params_json():
 
 
 def data_targets(wildcards=None):
-    """Every data batch's listing, every per-track embedding or network log-mel
-    file, and the manifest.
+    """Every data, embedding and network log-mel batch's listing, and the manifest.
 
     Listing these (not just the manifest) is what makes Snakemake rebuild one that
     was deleted: a missing intermediate of an up-to-date output is otherwise left
-    alone; so are a finished batch's lost MP3s and HDF5s (:func:`lost_track_files`).
+    alone; so are a finished batch's lost per-track files (:func:`lost_files`).
     """
+    models = embedding_models()
     return (
         batch_listings()
         + lost_track_files()
-        + [f for m in embedding_models() for f in embedding_files_of(m)]
-        + (musicnn_mel_files() if finetuning() else [])
+        + [f for m in models for f in embedding_listings(m) + lost_embedding_files(m)]
+        + (mel_listings() + lost_mel_files() if finetuning() else [])
         + [f"{RESULTS}/split/manifest.csv"]
     )
 
@@ -271,9 +283,29 @@ def embedding_models():
     )
 
 
-def embedding_files_of(model):
-    """The embedding file of every usable track (waits for the inventory)."""
-    return [f"{RESULTS}/embeddings/{model}/{t['track']}.h5" for t in usable_tracks()]
+def embedding_tracks_per_job():
+    """Tracks per embedding job: `embedding.tracks_per_job`, or chosen from the size."""
+    given = EMBEDDING["tracks_per_job"]
+    if given == "auto":
+        return data_batch.auto_tracks_per_job(
+            len(usable_tracks()), data_batch.EMBED_MIN_JOBS, data_batch.EMBED_BATCH
+        )
+    return int(given)
+
+
+def embedding_listings(model):
+    """The listing of every embedding batch of a checkpoint (waits for the inventory)."""
+    names = data_batch.batch_names(len(usable_tracks()), embedding_tracks_per_job())
+    return [f"{RESULTS}/embedding_batches/{model}/{name}.csv" for name in names]
+
+
+def lost_embedding_files(model):
+    """Embedding files of finished batches that are gone since (rule embedding)."""
+    return lost_files(
+        f"{RESULTS}/embedding_batches/{model}",
+        embedding_tracks_per_job(),
+        lambda track: [f"{RESULTS}/embeddings/{model}/{track}.h5"],
+    )
 
 
 def finetuning():
@@ -281,21 +313,32 @@ def finetuning():
     return any("trainable" in train_spec(e) for e in enabled_experiments())
 
 
-def musicnn_mel_files():
-    """The network log-mel file of every usable track (rule musicnn_mel)."""
-    return [f"{RESULTS}/musicnn_mels/{t['track']}.h5" for t in usable_tracks()]
+def mel_listings():
+    """The listing of every network log-mel batch (in batches of data.tracks_per_job)."""
+    names = data_batch.batch_names(len(usable_tracks()), tracks_per_job())
+    return [f"{RESULTS}/musicnn_mel_batches/{name}.csv" for name in names]
+
+
+def lost_mel_files():
+    """Network log-mel files of finished batches that are gone since (rule musicnn_mel)."""
+    return lost_files(
+        f"{RESULTS}/musicnn_mel_batches",
+        tracks_per_job(),
+        lambda track: [f"{RESULTS}/musicnn_mels/{track}.h5"],
+    )
 
 
 def experiment_features(wildcards):
-    """Per-track files an experiment's jobs read besides the manifest: the embedding
-    files for input embeddings, the network log-mel files when it fine-tunes the
-    network (the spectrograms are the manifest's own inputs)."""
+    """What an experiment's jobs read besides the manifest: the listings of the
+    embedding batches for input embeddings, of the network log-mel batches when it
+    fine-tunes the network (the per-track files are named by convention,
+    divconq.split.manifest; the spectrograms are the manifest's own inputs)."""
     spec = train_spec(wildcards.experiment)
     if "trainable" in spec:
-        return musicnn_mel_files()
+        return mel_listings()
     if "embedding" not in spec:
         return []
-    return embedding_files_of(spec["embedding"]["model"])
+    return embedding_listings(spec["embedding"]["model"])
 
 
 def per_track_targets(wildcards):

@@ -139,7 +139,31 @@ rule spectrogram:
 
 # The pretrained network's own log-mel of a whole track (divconq.data.embeddings), for
 # experiments that fine-tune the network (trainable: all): patches are cut from it
-# when it is read. Decoding and a mel spectrogram, no TensorFlow.
+# when it is read. Decoding and a mel spectrogram, no TensorFlow. Made in batches of
+# data.tracks_per_job tracks, as the data batches are; rule musicnn_mel makes one
+# track's when it is asked for by name.
+rule musicnn_mel_batch:
+    input:
+        tracks=f"{RESULTS}/inventory/tracks.csv",
+    output:
+        f"{RESULTS}/musicnn_mel_batches/{{batch}}.csv",
+    log:
+        f"{RESULTS}/logs/musicnn_mel_batch/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/musicnn_mel_batch/{{batch}}.tsv"
+    wildcard_constraints:
+        batch=r"\d{5}",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        tracks_per_job=lambda wc: tracks_per_job(),
+        results=RESULTS,
+    shell:
+        "python -m divconq.cli musicnn-mel-batch {input.tracks:q} {output:q}"
+        " --batch {wildcards.batch} --tracks-per-job {params.tracks_per_job}"
+        " --results {params.results:q} > {log:q} 2>&1"
+
+
 rule musicnn_mel:
     input:
         source_audio,
@@ -159,7 +183,36 @@ rule musicnn_mel:
 # Pretrained embeddings of every 3-s patch (divconq.data.embeddings), for experiments with
 # input: embeddings: one HDF5 per track and checkpoint, from the decoded source audio
 # at 16 kHz. A job starts TensorFlow and the network (~9 CPU-s), then embeds ~1 CPU-s
-# per audio minute (AMD EPYC, 2 cores, AVX-512; docs/embeddings.md, "Cost").
+# per audio minute (AMD EPYC, 2 cores, AVX-512; docs/embeddings.md, "Cost"), so the
+# tracks are embedded in batches of embedding.tracks_per_job, each file written on its
+# own and skipped when current; rule embedding makes one track's when asked for by name.
+rule embedding_batch:
+    input:
+        tracks=f"{RESULTS}/inventory/tracks.csv",
+    output:
+        f"{RESULTS}/embedding_batches/{{model}}/{{batch}}.csv",
+    log:
+        f"{RESULTS}/logs/embedding_batch/{{model}}/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embedding_batch/{{model}}/{{batch}}.tsv"
+    wildcard_constraints:
+        model=EMBEDDING_MODELS,
+        batch=r"\d{5}",
+    conda:
+        "../../envs/embed.yaml"
+    threads: EMBEDDING["threads"]
+    resources:
+        mem_mb=EMBEDDING["mem_mb"],
+    params:
+        tracks_per_job=lambda wc: embedding_tracks_per_job(),
+        results=RESULTS,
+        embedding=lambda wc: embedding_params_json(wc.model),
+    shell:
+        "python -m divconq.cli embed-batch {input.tracks:q} {output:q} --batch {wildcards.batch}"
+        " --tracks-per-job {params.tracks_per_job} --results {params.results:q}"
+        " --params {params.embedding:q} --threads {threads} > {log:q} 2>&1"
+
+
 rule embedding:
     input:
         source_audio,

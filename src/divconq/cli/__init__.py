@@ -49,7 +49,7 @@ def _mp3_settings(args) -> dict:
 
 
 def _cmd_data_batch(args) -> int:
-    from divconq.data.batch import batch_rows, run_batch, write_listing
+    from divconq.data.batch import LISTING_COLUMNS, batch_rows, run_batch
     from divconq.data.inventory import read_tracks
 
     params = _feature_params(args)
@@ -58,6 +58,39 @@ def _cmd_data_batch(args) -> int:
         rows, args.results, params, not args.no_clip, args.bitrate, args.quality,
         features_from=args.features_from,
     )  # fmt: skip
+    return _finish_batch(args, rows, listing, failed, LISTING_COLUMNS)
+
+
+def _embedding_params(args):
+    from divconq.data.embeddings import EmbeddingParams
+
+    return EmbeddingParams.from_dict(json.loads(args.params)) if args.params else EmbeddingParams()
+
+
+def _cmd_embed(args) -> int:
+    from divconq.data.embeddings import write_track_file
+    from divconq.evaluate.inference import set_threads
+
+    params = _embedding_params(args)
+    set_threads(args.threads)
+    n = write_track_file(args.src, args.dst, params, args.track)
+    logging.getLogger("divconq.embed").info("%s: %d patches of %s", args.track, n, params.model)
+    return 0
+
+
+def _cmd_musicnn_mel(args) -> int:
+    from divconq.data.embeddings import write_track_mel_file
+
+    write_track_mel_file(args.src, args.dst, args.track)
+    return 0
+
+
+def _finish_batch(args, rows, listing, failed, columns) -> int:
+    """Log a batch's counts; write its listing if every track is done, else name the
+    failed files and return 2 (no listing: the batch is not done, and its finished
+    tracks are skipped when it runs again)."""
+    from divconq.data.batch import write_listing
+
     made = sum(row["made"] for row in listing)
     logging.getLogger("divconq.batch").info(
         "batch %s: %d tracks, %d made, %d already current, %d failed",
@@ -68,62 +101,32 @@ def _cmd_data_batch(args) -> int:
         len(failed),
     )
     if failed:
-        # No listing: the batch is not done. Its finished tracks are kept and skipped
-        # when it runs again.
         for track, source, reason in failed:
-            print(f"divconq data-batch: {source} ({track}): {reason}", file=sys.stderr)
+            print(f"divconq {args.command}: {source} ({track}): {reason}", file=sys.stderr)
         return 2
-    write_listing(args.out, listing)
+    write_listing(args.out, listing, columns)
     return 0
 
 
-def _cmd_embed(args) -> int:
-    from divconq.data.audio import load
-    from divconq.data.embeddings import EmbeddingParams, track_embeddings, write_hdf5
+def _cmd_embed_batch(args) -> int:
+    from divconq.data.batch import FILE_LISTING_COLUMNS, batch_rows, run_embedding_batch
+    from divconq.data.inventory import read_tracks
     from divconq.evaluate.inference import set_threads
 
-    params = (
-        EmbeddingParams.from_dict(json.loads(args.params)) if args.params else EmbeddingParams()
-    )
-    # Decoding first: a file that does not decode fails before TensorFlow starts.
-    y = load(args.src, sr=params.sample_rate)
+    params = _embedding_params(args)
+    rows = batch_rows(read_tracks(args.tracks), args.batch, args.tracks_per_job)
     set_threads(args.threads)
-    emb = track_embeddings(y, params)
-    write_hdf5(
-        args.dst,
-        emb,
-        params,
-        track=args.track,
-        label=args.track.split("/", 1)[0],
-        source_path=args.src,
-    )
-    logging.getLogger("divconq.embed").info(
-        "%s: %d patches of %s (%.1f s of audio)",
-        args.track,
-        len(emb.start_s),
-        params.model,
-        emb.duration_s,
-    )
-    return 0
+    listing, failed = run_embedding_batch(rows, args.results, params)
+    return _finish_batch(args, rows, listing, failed, FILE_LISTING_COLUMNS)
 
 
-def _cmd_musicnn_mel(args) -> int:
-    from divconq.data.audio import load
-    from divconq.data.embeddings import network_log_mel, write_mel_hdf5
-    from divconq.models import musicnn
+def _cmd_musicnn_mel_batch(args) -> int:
+    from divconq.data.batch import FILE_LISTING_COLUMNS, batch_rows, run_mel_batch
+    from divconq.data.inventory import read_tracks
 
-    y = load(args.src, sr=musicnn.SAMPLE_RATE)
-    mel, padded = network_log_mel(y)
-    write_mel_hdf5(
-        args.dst,
-        mel,
-        duration_s=len(y) / musicnn.SAMPLE_RATE,
-        padded=padded,
-        track=args.track,
-        label=args.track.split("/", 1)[0],
-        source_path=args.src,
-    )
-    return 0
+    rows = batch_rows(read_tracks(args.tracks), args.batch, args.tracks_per_job)
+    listing, failed = run_mel_batch(rows, args.results)
+    return _finish_batch(args, rows, listing, failed, FILE_LISTING_COLUMNS)
 
 
 def _cmd_synth(args) -> int:
@@ -174,6 +177,21 @@ def _mp3_args(p) -> None:
     p.add_argument("--quality", type=int, default=7, help="LAME quality 0 (best) to 9 (fastest)")
 
 
+def _batch_args(p) -> None:
+    p.add_argument("tracks", help="the inventory's tracks.csv")
+    p.add_argument("out", help="the batch's listing (.csv), written when every track is done")
+    p.add_argument("--batch", required=True, help="batch name, 00000 for the first")
+    p.add_argument("--tracks-per-job", type=int, required=True)
+    p.add_argument("--results", required=True, help="the workflow's results folder")
+
+
+def _embedding_args(p) -> None:
+    p.add_argument(
+        "--params", help="EmbeddingParams as JSON (model, hop_s, train_hop_s; default msd_musicnn)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+
+
 def _feature_args(p) -> None:
     p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
     p.add_argument(
@@ -215,11 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data-batch",
         help="make the MP3 (if any) and the HDF5 of a batch of the inventory's tracks",
     )
-    p.add_argument("tracks", help="the inventory's tracks.csv")
-    p.add_argument("out", help="the batch's listing (.csv), written when every track is done")
-    p.add_argument("--batch", required=True, help="batch name, 00000 for the first")
-    p.add_argument("--tracks-per-job", type=int, required=True)
-    p.add_argument("--results", required=True, help="the workflow's results folder")
+    _batch_args(p)
     _feature_args(p)
     _mp3_args(p)
     p.add_argument(
@@ -236,11 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="audio file (the track's source audio in the workflow)")
     p.add_argument("dst", help="output .h5")
     p.add_argument("--track", required=True, help="track id label/stem")
-    p.add_argument(
-        "--params", help="EmbeddingParams as JSON (model, hop_s, train_hop_s; default msd_musicnn)"
-    )
-    p.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+    _embedding_args(p)
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser(
+        "embed-batch", help="write the pretrained embeddings of a batch of the inventory's tracks"
+    )
+    _batch_args(p)
+    _embedding_args(p)
+    p.set_defaults(func=_cmd_embed_batch)
 
     p = sub.add_parser(
         "musicnn-mel",
@@ -250,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output .h5")
     p.add_argument("--track", required=True, help="track id label/stem")
     p.set_defaults(func=_cmd_musicnn_mel)
+
+    p = sub.add_parser(
+        "musicnn-mel-batch",
+        help="write the musicnn front end's log-mel of a batch of the inventory's tracks",
+    )
+    _batch_args(p)
+    p.set_defaults(func=_cmd_musicnn_mel_batch)
 
     p = sub.add_parser("synth", help="write synthetic tracks of one genre")
     p.add_argument("dst", nargs="+", help="output WAVs, one per --index value")

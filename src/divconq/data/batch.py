@@ -41,30 +41,42 @@ MIN_JOBS = 32
 BATCH = 64
 MAX_JOBS = 500
 
+#: ``embedding.tracks_per_job: auto``: an embedding job starts TensorFlow and the network
+#: (~9 CPU-s), so its batches are larger: about EMBED_MIN_JOBS jobs for a small
+#: collection, EMBED_BATCH tracks per job for a larger one, at most MAX_JOBS.
+EMBED_MIN_JOBS = 8
+EMBED_BATCH = 256
+
 #: Where a track's features come from (``data.features_from``).
 FEATURES_FROM = ("mp3", "source")
 
 #: Columns of a batch's listing.
 LISTING_COLUMNS = ("track", "source", "mp3", "spectrogram", "made", "cpu_s")
+#: Columns of an embedding or network log-mel batch's listing.
+FILE_LISTING_COLUMNS = ("track", "source", "file", "made", "cpu_s")
 
 
-def auto_tracks_per_job(n_tracks: int) -> int:
-    """Tracks per data job for a collection of ``n_tracks`` (``tracks_per_job: auto``).
+def auto_tracks_per_job(n_tracks: int, min_jobs: int = MIN_JOBS, batch: int = BATCH) -> int:
+    """Tracks per job for a collection of ``n_tracks`` (``tracks_per_job: auto``).
 
     Small collections get small batches, so that their jobs spread over the cores
-    (1,000 tracks: 31 per job, 33 jobs); from 32,000 tracks on, the number of jobs
-    stays at :data:`MAX_JOBS`, which Snakemake plans in seconds.
+    (1,000 tracks: 31 per job, 33 jobs); from ``batch`` x :data:`MAX_JOBS` tracks on,
+    the number of jobs stays at :data:`MAX_JOBS`, which Snakemake plans in seconds.
 
     Parameters
     ----------
     n_tracks : int
+    min_jobs : int
+        Jobs of a small collection (:data:`EMBED_MIN_JOBS` for the embedding stage).
+    batch : int
+        Tracks per job of a larger one (:data:`EMBED_BATCH` for the embedding stage).
 
     Returns
     -------
     int
         At least 1.
     """
-    return max(1, min(BATCH, n_tracks // MIN_JOBS), math.ceil(n_tracks / MAX_JOBS))
+    return max(1, min(batch, n_tracks // min_jobs), math.ceil(n_tracks / MAX_JOBS))
 
 
 def batch_names(n_tracks: int, tracks_per_job: int) -> list[str]:
@@ -240,12 +252,102 @@ def run_batch(
     return listing, failed
 
 
-def write_listing(path, listing) -> None:
-    """Write a batch's listing CSV under a temporary name, then rename it."""
+def _file_is_current(source, path, record: dict) -> bool:
+    """Whether a per-track file is newer than its source and its attributes hold
+    ``record`` (only the attributes are read)."""
+    if not _newer(path, source):
+        return False
+    import h5py
+
+    from divconq.shared.fileio import read_attrs
+
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = read_attrs(f.attrs)
+    except (OSError, KeyError, TypeError, ValueError):
+        return False  # damaged or foreign: made again
+    return all(attrs.get(k) == v for k, v in record.items())
+
+
+def _run_files(rows, path_of, record: dict, make):
+    """The loop of :func:`run_embedding_batch` and :func:`run_mel_batch`: for each
+    track, ``make(track, source, path)`` unless its file is current."""
+    from divconq.shared.errors import AudioError
+
+    listing, failed = [], []
+    for row in rows:
+        track, source = row["track"], row["path"]
+        path = path_of(track)
+        start = _cpu_s()
+        made = not _file_is_current(source, path, record)
+        if made:
+            try:
+                make(track, source, path)
+            except (AudioError, OSError, ValueError) as err:
+                log.error("%s (%s): %s", track, source, err)
+                failed.append((track, source, str(err)))
+                continue
+        cpu = _cpu_s() - start
+        listing.append(
+            {"track": track, "source": source, "file": path, "made": made, "cpu_s": round(cpu, 4)}
+        )
+    return listing, failed
+
+
+def run_embedding_batch(rows, results, params):
+    """Make the embedding file of every track of a batch that needs one.
+
+    The network is loaded once per process, at the first track to embed; a file is
+    current when it is newer than its source and was embedded with ``params``' model
+    and hops (:meth:`divconq.data.embeddings.EmbeddingParams.file_dict`).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Inventory rows (``track``, ``path``) of the batch.
+    results : str or Path
+        The workflow's results folder: ``<results>/embeddings/<model>/<track>.h5``.
+    params : divconq.data.embeddings.EmbeddingParams
+
+    Returns
+    -------
+    listing : list of dict
+        One row per track (:data:`FILE_LISTING_COLUMNS`).
+    failed : list of (track, source, reason)
+        Tracks whose audio could not be decoded; the others are done all the same.
+    """
+    from divconq.data.embeddings import write_track_file
+
+    def make(track, source, path):
+        write_track_file(source, path, params, track)
+
+    def path_of(track):
+        return f"{results}/embeddings/{params.model}/{track}.h5"
+
+    return _run_files(rows, path_of, params.file_dict(), make)
+
+
+def run_mel_batch(rows, results):
+    """Make the network log-mel file (fine-tuning's input) of every track of a batch
+    that needs one; the arguments and returns are :func:`run_embedding_batch`'s
+    (``<results>/musicnn_mels/<track>.h5``), without TensorFlow."""
+    from divconq.data.embeddings import MEL_ATTRS, write_track_mel_file
+
+    def make(track, source, path):
+        write_track_mel_file(source, path, track)
+
+    def path_of(track):
+        return f"{results}/musicnn_mels/{track}.h5"
+
+    return _run_files(rows, path_of, MEL_ATTRS, make)
+
+
+def write_listing(path, listing, columns=LISTING_COLUMNS) -> None:
+    """Write a batch's listing CSV (``columns``) under a temporary name, then rename it."""
     from divconq.shared.fileio import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=LISTING_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(listing)
 

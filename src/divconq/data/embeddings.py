@@ -371,6 +371,41 @@ def write_hdf5(path, emb: TrackEmbeddings, params: EmbeddingParams, **attrs) -> 
         set_attrs(h5, meta)
 
 
+def write_track_file(audio, dst, params: EmbeddingParams, track: str, network=None) -> int:
+    """Decode a track's source audio, embed its patches and write its HDF5: what
+    ``divconq embed`` and an embedding batch (:mod:`divconq.data.batch`) do.
+
+    Parameters
+    ----------
+    audio : str or Path
+        The track's source audio (decoded at 16 kHz, mono).
+    dst : str or Path
+        The ``.h5`` to write (:func:`write_hdf5`).
+    params : EmbeddingParams
+    track : str
+        Track id ``label/stem``.
+    network : keras.Model, optional
+        As :func:`track_embeddings` (loaded once per process if not given).
+
+    Returns
+    -------
+    int
+        Patches embedded.
+
+    Raises
+    ------
+    divconq.shared.errors.AudioError
+        If the audio cannot be decoded (before the network is loaded).
+    """
+    from divconq.data.audio import load
+
+    y = load(audio, sr=params.sample_rate)
+    emb = track_embeddings(y, params, network=network)
+    label = track.split("/", 1)[0]
+    write_hdf5(dst, emb, params, track=track, label=label, source_path=str(audio))
+    return len(emb.start_s)
+
+
 def read_hdf5(path, layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Read and verify one layer of a file written by :func:`write_hdf5`.
 
@@ -454,6 +489,35 @@ def write_mel_hdf5(path, mel: np.ndarray, duration_s: float, padded: bool, **att
     with atomic_path(path) as tmp, create_hdf5(tmp) as h5:
         add_dataset(h5, "log_mel", np.asarray(mel, dtype=np.float32))
         set_attrs(h5, meta)
+
+
+def write_track_mel_file(audio, dst, track: str) -> None:
+    """Decode a track's source audio and write its network log-mel HDF5: what ``divconq
+    musicnn-mel`` and a log-mel batch (:mod:`divconq.data.batch`) do.
+
+    Parameters
+    ----------
+    audio : str or Path
+        The track's source audio (decoded at 16 kHz, mono).
+    dst : str or Path
+        The ``.h5`` to write (:func:`write_mel_hdf5`).
+    track : str
+        Track id ``label/stem``.
+    """
+    from divconq.data.audio import load
+
+    y = load(audio, sr=musicnn.SAMPLE_RATE)
+    mel, padded = network_log_mel(y)
+    label = track.split("/", 1)[0]
+    write_mel_hdf5(
+        dst,
+        mel,
+        duration_s=len(y) / musicnn.SAMPLE_RATE,
+        padded=padded,
+        track=track,
+        label=label,
+        source_path=str(audio),
+    )
 
 
 def read_mel_patches(path, params: EmbeddingParams, all_windows: bool = True):
