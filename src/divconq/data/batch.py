@@ -20,6 +20,10 @@ skipped: a killed batch keeps its finished tracks and its rerun does only the re
 The batch's own output, written last, lists its tracks (:func:`write_listing`).
 A single track stays a target of its own through the per-track rules ``mp3`` and
 ``spectrogram``, which run the same functions.
+
+The pretrained-network stages are batched the same way (:func:`run_embedding_batch`,
+:func:`run_mel_batch`): one TensorFlow start (~9 CPU-s) per batch of embeddings instead of
+one per track, and the per-track rules ``embedding`` and ``musicnn_mel`` for single targets.
 """
 
 from __future__ import annotations
