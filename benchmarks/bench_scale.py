@@ -114,16 +114,6 @@ def snakemake(
     ]  # fmt: skip
 
 
-def _cpu_s() -> float:
-    # getrusage, not os.times: microseconds rather than 10-ms clock ticks.
-    import resource
-
-    own, children = (
-        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def floor_per_track(
     sources: list[Path], workdir: Path, features_from: str = "mp3", repeats: int = 2
 ) -> float:
@@ -131,6 +121,7 @@ def floor_per_track(
     in this (warm) process, ffmpeg included."""
     from divconq.data.batch import make_track, recorded_settings
     from divconq.data.features import FeatureParams
+    from divconq.shared.sysinfo import cpu_s
 
     params, settings = FeatureParams(), recorded_settings(features_from)
     mp3 = (lambda name: workdir / name) if features_from == "mp3" else (lambda name: None)
@@ -138,9 +129,9 @@ def floor_per_track(
     costs = []
     for _ in range(repeats):
         for src in sources:
-            t = _cpu_s()
+            t = cpu_s()
             make_track("x/t", src, mp3("t.mp3"), workdir / "t.h5", params, False, settings)
-            costs.append(_cpu_s() - t)
+            costs.append(cpu_s() - t)
     return statistics.median(costs)
 
 
@@ -163,10 +154,10 @@ def make_feature_collection(root: Path, n_tracks: int, sources: list[Path]) -> P
     of one of the 10 sources; returns the manifest's path."""
     import pandas as pd
 
-    from divconq.data.batch import make_track
+    from divconq.data.batch import make_track, recorded_settings
     from divconq.data.features import FeatureParams, summarize_hdf5
 
-    params, settings = FeatureParams(), {"mp3_bitrate": "192k", "mp3_quality": 7}
+    params, settings = FeatureParams(), recorded_settings("mp3")
     features = []
     for src in sources:
         label = src.parent.name

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -110,6 +109,8 @@ def run_mode(
 
     ``extra``: more ``training`` keys (pipeline mode).
     """
+    from divconq.shared.sysinfo import peak_rss_mb
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
     result = {"mode": mode}
@@ -162,7 +163,7 @@ def run_mode(
     result["epoch_s"] = sum(steady) / len(steady) if steady else result["first_epoch_s"]
     result["snippets_per_s"] = result["n_train"] / result["epoch_s"]
     result["total_s"] = time.perf_counter() - t0
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(result), flush=True)
 
 

@@ -124,13 +124,6 @@ def summarize_jobs(jobs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _children_cpu_s() -> float:
-    import resource
-
-    u = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return u.ru_utime + u.ru_stime
-
-
 def per_track_vs_batch(
     folder: Path, n_tracks: int, model: str, threads: int, repeat: int, work: Path
 ) -> str:
@@ -141,6 +134,7 @@ def per_track_vs_batch(
     import sys
 
     from divconq.data.audio import find_audio_files, probe
+    from divconq.shared.sysinfo import cpu_s
 
     files = find_audio_files(folder)[:n_tracks]
     tracks = [f"{f.parent.name}/{f.stem}" for f in files]
@@ -153,18 +147,18 @@ def per_track_vs_batch(
     costs: dict[str, list] = {"per track": [], "batch": []}
     for _ in range(repeat):
         shutil.rmtree(work / "out", ignore_errors=True)
-        t = _children_cpu_s()
+        t = cpu_s(own=False)
         for track, f in zip(tracks, files, strict=True):
             dst = work / "out" / "track" / f"{track}.h5"
             cmd = [*cli, "embed", str(f), str(dst), "--track", track, *params]
             subprocess.run(cmd, check=True, capture_output=True)
-        costs["per track"].append(_children_cpu_s() - t)
-        t = _children_cpu_s()
+        costs["per track"].append(cpu_s(own=False) - t)
+        t = cpu_s(own=False)
         cmd = [*cli, "embed-batch", str(listing), str(work / "out" / "listing.csv"),
                "--batch", "00000", "--tracks-per-job", str(len(files)),
                "--results", str(work / "out" / "batch"), *params]  # fmt: skip
         subprocess.run(cmd, check=True, capture_output=True)
-        costs["batch"].append(_children_cpu_s() - t)
+        costs["batch"].append(cpu_s(own=False) - t)
     lines = [
         f"{len(files)} tracks, {minutes:.1f} audio minutes, {threads} threads, "
         f"median of {repeat} (min-max)",

@@ -34,6 +34,7 @@ import math
 import os
 
 from divconq.data.features import FeatureParams
+from divconq.shared.sysinfo import cpu_s
 
 log = logging.getLogger("divconq.batch")
 
@@ -99,12 +100,6 @@ def _mtime(path) -> int | None:
         return os.stat(path).st_mtime_ns
     except FileNotFoundError:
         return None
-
-
-def _cpu_s() -> float:
-    """CPU seconds of this process and its waited-for children (ffmpeg)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def _newer(path, than) -> bool:
@@ -233,7 +228,7 @@ def run_batch(
         # Spelled as the workflow spells them: the manifest keeps these strings.
         mp3 = f"{results}/mp3/{track}.mp3" if features_from == "mp3" else None
         h5 = f"{results}/spectrograms/{track}.h5"
-        start = _cpu_s()
+        start = cpu_s()
         made = not track_is_current(source, mp3, h5, params, settings, clip)
         if made:
             try:
@@ -242,7 +237,7 @@ def run_batch(
                 log.error("%s (%s): %s", track, source, err)
                 failed.append((track, source, str(err)))
                 continue
-        cpu = _cpu_s() - start
+        cpu = cpu_s() - start
         listing.append(
             {
                 "track": track,
@@ -282,7 +277,7 @@ def _run_files(rows, path_of, record: dict, make):
     for row in rows:
         track, source = row["track"], row["path"]
         path = path_of(track)
-        start = _cpu_s()
+        start = cpu_s()
         made = not _file_is_current(source, path, record)
         if made:
             try:
@@ -291,7 +286,7 @@ def _run_files(rows, path_of, record: dict, make):
                 log.error("%s (%s): %s", track, source, err)
                 failed.append((track, source, str(err)))
                 continue
-        cpu = _cpu_s() - start
+        cpu = cpu_s() - start
         listing.append(
             {"track": track, "source": source, "file": path, "made": made, "cpu_s": round(cpu, 4)}
         )

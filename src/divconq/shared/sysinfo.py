@@ -217,10 +217,6 @@ def describe(info: CpuInfo | None = None, environ=None) -> str:
     return f"CPU: {info.model}, {info.cores} cores, SIMD {simd}, {onednn}"
 
 
-if __name__ == "__main__":
-    print(describe())
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB (the kernel's ``ru_maxrss``)."""
     import resource
@@ -228,3 +224,21 @@ def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux counts kilobytes, macOS bytes.
     return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def cpu_s(own: bool = True, children: bool = True) -> float:
+    """CPU seconds (user + system) used so far by this process and/or its waited-for
+    children (ffmpeg, a measured command), from ``getrusage``: microseconds, where
+    ``os.times`` counts 10-ms clock ticks."""
+    import resource
+
+    total = 0.0
+    for who, wanted in ((resource.RUSAGE_SELF, own), (resource.RUSAGE_CHILDREN, children)):
+        if wanted:
+            u = resource.getrusage(who)
+            total += u.ru_utime + u.ru_stime
+    return total
+
+
+if __name__ == "__main__":
+    print(describe())
