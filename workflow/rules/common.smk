@@ -173,12 +173,16 @@ def usable_tracks():
 # rules `mp3` and `spectrogram` make one track's files when asked for them by name.
 
 
-def tracks_per_job():
-    """Tracks per data job: `data.tracks_per_job`, or chosen from the collection size."""
-    given = config["data"]["tracks_per_job"]
-    if given == "auto":
-        return data_batch.auto_tracks_per_job(len(usable_tracks()))
-    return int(given)
+def tracks_per_job(section="data"):
+    """Tracks per job of the data (and network log-mel) batches, or with section
+    "embedding" of the embedding batches: the section's `tracks_per_job`, or chosen from
+    the collection size (larger for embeddings, whose jobs start TensorFlow)."""
+    given = config[section]["tracks_per_job"]
+    if given != "auto":
+        return int(given)
+    return data_batch.auto_tracks_per_job(
+        len(usable_tracks()), *data_batch.AUTO[section]
+    )
 
 
 def batch_listings(wildcards=None):
@@ -283,19 +287,9 @@ def embedding_models():
     )
 
 
-def embedding_tracks_per_job():
-    """Tracks per embedding job: `embedding.tracks_per_job`, or chosen from the size."""
-    given = EMBEDDING["tracks_per_job"]
-    if given == "auto":
-        return data_batch.auto_tracks_per_job(
-            len(usable_tracks()), data_batch.EMBED_MIN_JOBS, data_batch.EMBED_BATCH
-        )
-    return int(given)
-
-
 def embedding_listings(model):
     """The listing of every embedding batch of a checkpoint (waits for the inventory)."""
-    names = data_batch.batch_names(len(usable_tracks()), embedding_tracks_per_job())
+    names = data_batch.batch_names(len(usable_tracks()), tracks_per_job("embedding"))
     return [f"{RESULTS}/embedding_batches/{model}/{name}.csv" for name in names]
 
 
@@ -303,7 +297,7 @@ def lost_embedding_files(model):
     """Embedding files of finished batches that are gone since (rule embedding)."""
     return lost_files(
         f"{RESULTS}/embedding_batches/{model}",
-        embedding_tracks_per_job(),
+        tracks_per_job("embedding"),
         lambda track: [f"{RESULTS}/embeddings/{model}/{track}.h5"],
     )
 

@@ -182,10 +182,11 @@ rule musicnn_mel:
 
 # Pretrained embeddings of every 3-s patch (divconq.data.embeddings), for experiments with
 # input: embeddings: one HDF5 per track and checkpoint, from the decoded source audio
-# at 16 kHz. A job starts TensorFlow and the network (~9 CPU-s), then embeds ~1 CPU-s
-# per audio minute (AMD EPYC, 2 cores, AVX-512; docs/embeddings.md, "Cost"), so the
-# tracks are embedded in batches of embedding.tracks_per_job, each file written on its
-# own and skipped when current; rule embedding makes one track's when asked for by name.
+# at 16 kHz. A job starts TensorFlow and the network (~9 CPU-s), then embeds ~1-3 CPU-s
+# per audio minute with 1-2 threads (AMD EPYC, 2 cores, AVX-512; docs/embeddings.md,
+# "Cost"), so the tracks are embedded in batches of embedding.tracks_per_job, each
+# file written on its own and skipped when current; rule embedding makes one track's
+# when asked for by name.
 rule embedding_batch:
     input:
         tracks=f"{RESULTS}/inventory/tracks.csv",
@@ -204,7 +205,7 @@ rule embedding_batch:
     resources:
         mem_mb=EMBEDDING["mem_mb"],
     params:
-        tracks_per_job=lambda wc: embedding_tracks_per_job(),
+        tracks_per_job=lambda wc: tracks_per_job("embedding"),
         results=RESULTS,
         embedding=lambda wc: embedding_params_json(wc.model),
     shell:

@@ -31,12 +31,12 @@ def _cmd_features(args) -> int:
 
     params, source = _feature_params(args), args.source or args.src
     write_track_file(
-        args.src, args.dst, params, args.track, not args.no_clip, source, **_mp3_settings(args)
+        args.src, args.dst, params, args.track, not args.no_clip, source, **_recorded_settings(args)
     )
     return 0
 
 
-def _mp3_settings(args) -> dict:
+def _recorded_settings(args) -> dict:
     """How the audio was read, as a features file records it (none recorded when
     neither ``--features-from source`` nor ``--mp3-bitrate`` is given)."""
     from divconq.data.batch import recorded_settings
@@ -192,6 +192,12 @@ def _embedding_args(p) -> None:
     p.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
 
 
+def _features_from_arg(p, help: str) -> None:
+    # The choices of divconq.data.batch.FEATURES_FROM, spelled here: the per-track
+    # commands build this parser and must not import numpy for it.
+    p.add_argument("--features-from", choices=["mp3", "source"], default="mp3", help=help)
+
+
 def _feature_args(p) -> None:
     p.add_argument("--params", help="FeatureParams as JSON (defaults: the article's)")
     p.add_argument(
@@ -221,12 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     _feature_args(p)
     p.add_argument("--mp3-bitrate", help="record: the MP3 was made at this bitrate")
     p.add_argument("--mp3-quality", type=int, default=7, help="record: and this LAME quality")
-    p.add_argument(
-        "--features-from",
-        choices=["mp3", "source"],
-        default="mp3",
-        help="record: src is the track's MP3 (default) or its source audio",
-    )
+    _features_from_arg(p, "record: src is the track's MP3 (default) or its source audio")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser(
@@ -236,11 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     _batch_args(p)
     _feature_args(p)
     _mp3_args(p)
-    p.add_argument(
-        "--features-from",
-        choices=["mp3", "source"],
-        default="mp3",
-        help="features of each track's MP3, made first (default), or of its source (no MP3)",
+    _features_from_arg(
+        p, "features of each track's MP3, made first (default), or of its source (no MP3)"
     )
     p.set_defaults(func=_cmd_data_batch)
 

@@ -51,6 +51,8 @@ MAX_JOBS = 500
 #: collection, EMBED_BATCH tracks per job for a larger one, at most MAX_JOBS.
 EMBED_MIN_JOBS = 8
 EMBED_BATCH = 256
+#: ``(min_jobs, batch)`` of :func:`auto_tracks_per_job` per config section.
+AUTO = {"data": (MIN_JOBS, BATCH), "embedding": (EMBED_MIN_JOBS, EMBED_BATCH)}
 
 #: Where a track's features come from (``data.features_from``).
 FEATURES_FROM = ("mp3", "source")
@@ -107,6 +109,24 @@ def _newer(path, than) -> bool:
     return a is not None and b is not None and a >= b
 
 
+def _hdf5_record(path):
+    """``(attributes, dataset names)`` of an HDF5 file (its data are not read), or None
+    for a file that is damaged or not HDF5."""
+    import h5py
+
+    from divconq.shared.fileio import read_attrs
+
+    try:
+        with h5py.File(path, "r") as f:
+            return read_attrs(f.attrs), set(f)
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _holds(attrs: dict, record: dict) -> bool:
+    return all(attrs.get(k) == v for k, v in record.items())
+
+
 def recorded_settings(features_from: str = "mp3", bitrate="192k", quality: int = 7) -> dict:
     """What a track's HDF5 records of how its audio was read.
 
@@ -154,24 +174,21 @@ def track_is_current(source, mp3, h5, params: FeatureParams, settings: dict, cli
     -------
     bool
     """
+    from divconq.data.features import read_params
+
     audio = source if mp3 is None else mp3
     if not (_newer(audio, source) and _newer(h5, audio)):
         return False
-    import h5py
-
-    from divconq.data.features import read_params
-    from divconq.shared.fileio import read_attrs
-
+    found = _hdf5_record(h5)
+    if found is None:
+        return False
+    attrs, names = found
     try:
-        with h5py.File(h5, "r") as f:
-            has_clip = "clip_mel_db" in f
-            attrs = read_attrs(f.attrs)
         made_with = read_params(attrs)
-    except (OSError, KeyError, TypeError, ValueError):
-        return False  # damaged or foreign: made again
-    # The two records share no key: a file made the other way differs here.
-    same_audio = all(attrs.get(k) == v for k, v in settings.items())
-    return has_clip == clip and made_with == params and same_audio
+    except (KeyError, TypeError, ValueError):
+        return False  # foreign: made again
+    # The two records of `settings` share no key: a file made the other way differs.
+    return ("clip_mel_db" in names) == clip and made_with == params and _holds(attrs, settings)
 
 
 def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, settings: dict):
@@ -219,36 +236,21 @@ def run_batch(
     failed : list of (track, source, reason)
         Tracks whose audio could not be converted; the others are done all the same.
     """
-    from divconq.shared.errors import AudioError
-
     settings = recorded_settings(features_from, bitrate, quality)
-    listing, failed = [], []
-    for row in rows:
-        track, source = row["track"], row["path"]
+
+    def files_of(track):
         # Spelled as the workflow spells them: the manifest keeps these strings.
         mp3 = f"{results}/mp3/{track}.mp3" if features_from == "mp3" else None
-        h5 = f"{results}/spectrograms/{track}.h5"
-        start = cpu_s()
-        made = not track_is_current(source, mp3, h5, params, settings, clip)
-        if made:
-            try:
-                make_track(track, source, mp3, h5, params, clip, settings)
-            except (AudioError, OSError, ValueError) as err:
-                log.error("%s (%s): %s", track, source, err)
-                failed.append((track, source, str(err)))
-                continue
-        cpu = cpu_s() - start
-        listing.append(
-            {
-                "track": track,
-                "source": source,
-                "mp3": "" if mp3 is None else str(mp3),
-                "spectrogram": str(h5),
-                "made": made,
-                "cpu_s": round(cpu, 4),
-            }
-        )
-    return listing, failed
+        return {"mp3": mp3, "spectrogram": f"{results}/spectrograms/{track}.h5"}
+
+    def is_current(source, files):
+        h5 = files["spectrogram"]
+        return track_is_current(source, files["mp3"], h5, params, settings, clip)
+
+    def make(track, source, files):
+        make_track(track, source, files["mp3"], files["spectrogram"], params, clip, settings)
+
+    return _run_tracks(rows, files_of, is_current, make)
 
 
 def _file_is_current(source, path, record: dict) -> bool:
@@ -256,40 +258,41 @@ def _file_is_current(source, path, record: dict) -> bool:
     ``record`` (only the attributes are read)."""
     if not _newer(path, source):
         return False
-    import h5py
-
-    from divconq.shared.fileio import read_attrs
-
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = read_attrs(f.attrs)
-    except (OSError, KeyError, TypeError, ValueError):
-        return False  # damaged or foreign: made again
-    return all(attrs.get(k) == v for k, v in record.items())
+    found = _hdf5_record(path)
+    return found is not None and _holds(found[0], record)
 
 
-def _run_files(rows, path_of, record: dict, make):
-    """The loop of :func:`run_embedding_batch` and :func:`run_mel_batch`: for each
-    track, ``make(track, source, path)`` unless its file is current."""
+def _run_tracks(rows, files_of, is_current, make):
+    """The loop of every batch: for each track, ``make(track, source, files)`` unless
+    ``is_current(source, files)``, where ``files = files_of(track)`` names the track's
+    files by listing column (None: no such file).
+
+    Returns
+    -------
+    listing : list of dict
+        ``track``, ``source``, the files, ``made`` and the track's CPU seconds.
+    failed : list of (track, source, reason)
+        Tracks whose audio could not be read or converted; the others are done all
+        the same.
+    """
     from divconq.shared.errors import AudioError
 
     listing, failed = [], []
     for row in rows:
         track, source = row["track"], row["path"]
-        path = path_of(track)
+        files = files_of(track)
         start = cpu_s()
-        made = not _file_is_current(source, path, record)
+        made = not is_current(source, files)
         if made:
             try:
-                make(track, source, path)
+                make(track, source, files)
             except (AudioError, OSError, ValueError) as err:
                 log.error("%s (%s): %s", track, source, err)
                 failed.append((track, source, str(err)))
                 continue
-        cpu = cpu_s() - start
-        listing.append(
-            {"track": track, "source": source, "file": path, "made": made, "cpu_s": round(cpu, 4)}
-        )
+        named = {column: "" if f is None else str(f) for column, f in files.items()}
+        cpu = round(cpu_s() - start, 4)
+        listing.append({"track": track, "source": source, **named, "made": made, "cpu_s": cpu})
     return listing, failed
 
 
@@ -317,13 +320,16 @@ def run_embedding_batch(rows, results, params):
     """
     from divconq.data.embeddings import write_track_file
 
-    def make(track, source, path):
-        write_track_file(source, path, params, track)
+    def files_of(track):
+        return {"file": f"{results}/embeddings/{params.model}/{track}.h5"}
 
-    def path_of(track):
-        return f"{results}/embeddings/{params.model}/{track}.h5"
+    def is_current(source, files):
+        return _file_is_current(source, files["file"], params.file_dict())
 
-    return _run_files(rows, path_of, params.file_dict(), make)
+    def make(track, source, files):
+        write_track_file(source, files["file"], params, track)
+
+    return _run_tracks(rows, files_of, is_current, make)
 
 
 def run_mel_batch(rows, results):
@@ -332,13 +338,16 @@ def run_mel_batch(rows, results):
     (``<results>/musicnn_mels/<track>.h5``), without TensorFlow."""
     from divconq.data.embeddings import MEL_ATTRS, write_track_mel_file
 
-    def make(track, source, path):
-        write_track_mel_file(source, path, track)
+    def files_of(track):
+        return {"file": f"{results}/musicnn_mels/{track}.h5"}
 
-    def path_of(track):
-        return f"{results}/musicnn_mels/{track}.h5"
+    def is_current(source, files):
+        return _file_is_current(source, files["file"], MEL_ATTRS)
 
-    return _run_files(rows, path_of, MEL_ATTRS, make)
+    def make(track, source, files):
+        write_track_mel_file(source, files["file"], track)
+
+    return _run_tracks(rows, files_of, is_current, make)
 
 
 def write_listing(path, listing, columns=LISTING_COLUMNS) -> None:
