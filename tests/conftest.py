@@ -71,3 +71,25 @@ def interrupt_after(n_epoch):
                 raise Interrupt(f"killed after epoch {epoch}")
 
     return Stop()
+
+
+def model_weights(model_dir) -> list:
+    """The weights of a model folder's ``model.keras``, as numpy arrays."""
+    import keras
+
+    model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def assert_same_training(a, b) -> None:
+    """Two model folders hold the same history (every metric of every epoch and the
+    learning rate, not the times) and the same weights, exactly."""
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(
+        pd.read_csv(Path(a) / "history.csv").drop(columns="time_s"),
+        pd.read_csv(Path(b) / "history.csv").drop(columns="time_s"),
+        check_exact=True,
+    )
+    for x, y in zip(model_weights(a), model_weights(b), strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Interrupt, interrupt_after, write_tone
+from conftest import Interrupt, assert_same_training, interrupt_after, write_tone
 
 from divconq import configcheck
 from divconq.data.embeddings import (
@@ -138,13 +138,6 @@ def test_finetune_model_starts_from_the_checkpoint():
         build_finetune_model("small", 3, "msd_musicnn", "pool")
 
 
-def _weights(model_dir):
-    import keras
-
-    model = keras.saving.load_model(model_dir / "model.keras", compile=False)
-    return [np.asarray(w) for w in model.get_weights()]
-
-
 @pytest.fixture(scope="module")
 def finetuned(dataset):
     from divconq.train.run import train
@@ -219,13 +212,7 @@ def test_a_killed_fine_tuning_resumes_to_the_same_model(dataset, finetuned, tmp_
         train(manifest, run, callbacks=[interrupt_after(0)], **kw)
     info = train(manifest, run, **kw)
     assert info["resumes"] == 1
-    pd.testing.assert_frame_equal(
-        pd.read_csv(out / "history.csv").drop(columns="time_s"),
-        pd.read_csv(run / "history.csv").drop(columns="time_s"),
-        check_exact=True,
-    )
-    for a, b in zip(_weights(out), _weights(run), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_training(out, run)
 
 
 def _config(**experiment):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Interrupt, interrupt_after
+from conftest import Interrupt, assert_same_training, interrupt_after, model_weights
 
 from divconq.data.features import FeatureParams, TrackFeatures, summarize_hdf5, write_hdf5
 from divconq.split import write_manifest
@@ -184,13 +184,6 @@ def baseline(dataset, tmp_path_factory):
     return out, info
 
 
-def _weights(model_dir):
-    import keras
-
-    model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
-    return [np.asarray(w) for w in model.get_weights()]
-
-
 def test_model_directory(baseline, dataset):
     out, info = baseline
     assert sorted(p.name for p in out.iterdir()) == [
@@ -239,13 +232,7 @@ def test_same_seed_same_history(baseline, dataset, tmp_path):
     out, _ = baseline
     again = tmp_path / "exp" / "seed0"
     train(dataset, again, experiment="exp", seed=0, preset="small", config=CONFIG)
-    pd.testing.assert_frame_equal(
-        pd.read_csv(out / "history.csv").drop(columns="time_s"),
-        pd.read_csv(again / "history.csv").drop(columns="time_s"),
-        check_exact=True,
-    )
-    for a, b in zip(_weights(out), _weights(again), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_training(out, again)
 
 
 def test_resume_after_interruption(baseline, dataset, tmp_path):
@@ -273,7 +260,7 @@ def test_resume_after_interruption(baseline, dataset, tmp_path):
         hist.drop(columns="time_s"),
         check_exact=True,
     )
-    for a, b in zip(_weights(out), _weights(run), strict=True):
+    for a, b in zip(model_weights(out), model_weights(run), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -294,7 +281,7 @@ def test_band_stats_trains_resumes_and_loads_in_a_fresh_process(dataset, tmp_pat
     assert 30_000 <= info["n_params"] <= 50_000
     again = tmp_path / "bs_again" / "seed0"
     train(dataset, again, **kw)
-    for a, b in zip(_weights(run), _weights(again), strict=True):
+    for a, b in zip(model_weights(run), model_weights(again), strict=True):
         np.testing.assert_array_equal(a, b)
     df = pd.read_csv(dataset)
     h5 = df[df.split == "test"].iloc[0]["spectrogram"]
@@ -478,13 +465,7 @@ def test_epoch_sampling_with_augmentation_resumes_exactly(dataset, tmp_path):
     with pytest.raises(Interrupt):
         train(dataset, run, experiment="w", seed=4, config=WHOLE, callbacks=[interrupt_after(0)])
     assert train(dataset, run, experiment="w", seed=4, config=WHOLE)["resumes"] == 1
-    pd.testing.assert_frame_equal(
-        pd.read_csv(ref / "history.csv").drop(columns="time_s"),
-        pd.read_csv(run / "history.csv").drop(columns="time_s"),
-        check_exact=True,
-    )
-    for a, b in zip(_weights(ref), _weights(run), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_training(ref, run)
     # Not the fixed-snippet run: other samples, other history.
     plain = tmp_path / "plain" / "seed4"
     train(dataset, plain, experiment="w", seed=4, config=CONFIG)
@@ -589,7 +570,7 @@ def test_sigkill_mid_epoch_and_after_early_stop_resume_exactly(dataset, tmp_path
         assert facts == ref_facts, name
         # Every metric of every epoch and the learning-rate schedule, exactly.
         pd.testing.assert_frame_equal(hist, ref_hist, check_exact=True)
-        for a, b in zip(_weights(ref), _weights(run), strict=True):
+        for a, b in zip(model_weights(ref), model_weights(run), strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -642,10 +623,4 @@ def test_samples_on_disk_train_exactly_as_in_memory(baseline, dataset, tmp_path)
     assert got["samples_on_disk"] is True and got["resumes"] == 1
     assert got["fingerprint"] == info["fingerprint"]  # where samples are held is no setting
     assert not (tmp_path / "exp" / "seed0.samples").exists()
-    pd.testing.assert_frame_equal(
-        pd.read_csv(out / "history.csv").drop(columns="time_s"),
-        pd.read_csv(run / "history.csv").drop(columns="time_s"),
-        check_exact=True,
-    )
-    for a, b in zip(_weights(out), _weights(run), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_training(out, run)
