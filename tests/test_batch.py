@@ -14,6 +14,7 @@ from conftest import write_tone
 
 from divconq.data import batch
 from divconq.data.features import FeatureParams
+from divconq.data.fingerprint import file_sha256
 from divconq.shared.fileio import read_attrs
 
 PARAMS = FeatureParams(max_snippets=4)
@@ -94,9 +95,21 @@ def test_current_tracks_are_skipped_and_changed_ones_made_again(tmp_path):
     listing, _ = _run(rows, results)
     assert [r["made"] for r in listing] == [False] * 3 and _mtimes(results) == before
 
-    # A newer source: that track only.
+    # A newer source with the same content: nothing (the fingerprint decides).
     os.utime(rows[0]["path"], ns=(before[max(before)] + 10**9,) * 2)
-    assert [r["made"] for r in _run(rows, results)[0]] == [True, False, False]
+    assert [r["made"] for r in _run(rows, results)[0]] == [False] * 3
+    # Other content, its old mtime kept (cp -p): that track only, recorded with its hash.
+    old = os.stat(rows[1]["path"])
+    write_tone(rows[1]["path"], duration_s=4.0, freq=2000.0)
+    os.utime(rows[1]["path"], ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert [r["made"] for r in _run(rows, results)[0]] == [False, True, False]
+    with h5py.File(results / "spectrograms" / f"{rows[1]['track']}.h5") as h5:
+        assert read_attrs(h5.attrs)["source_sha256"] == file_sha256(rows[1]["path"])
+    # The inventory's fingerprint is what a batch compares with: a row that names
+    # other content is made again.
+    rows[2] = {**rows[2], "sha256": "0" * 64}
+    assert [r["made"] for r in _run(rows, results)[0]] == [False, False, True]
+    rows[2].pop("sha256")
     # Other feature parameters, other MP3 settings, the clip spectrogram: every track.
     assert all(r["made"] for r in _run(rows, results, params=FeatureParams(max_snippets=3))[0])
     assert all(
@@ -151,9 +164,8 @@ def test_switching_features_from_makes_every_track_again(tmp_path):
     assert "features_from" not in attrs and attrs["mp3_bitrate"] == "192k"
     assert [r["made"] for r in _run(rows, results)[0]] == [False] * 3
     assert [r["made"] for r in _run(rows, results, features_from="source")[0]] == [True] * 3
-    # A newer source remakes its track in this mode too.
-    h5 = results / "spectrograms" / "l1" / "t1.h5"
-    os.utime(rows[1]["path"], ns=(h5.stat().st_mtime_ns + 10**9,) * 2)
+    # A source with other content remakes its track in this mode too.
+    write_tone(rows[1]["path"], duration_s=4.0, freq=2000.0)
     made = _run(rows, results, features_from="source")[0]
     assert [r["made"] for r in made] == [False, True, False]
     with pytest.raises(ValueError, match="features_from"):
@@ -222,6 +234,10 @@ def test_mel_batch_makes_the_network_log_mels_and_skips_current_ones(tmp_path):
     assert attrs["frontend"] == "musicnn" and attrs["track"] == rows[1]["track"]
     assert [r["made"] for r in batch.run_mel_batch(rows, results)[0]] == [False] * 3
     os.utime(rows[2]["path"], ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    assert [r["made"] for r in batch.run_mel_batch(rows, results)[0]] == [False] * 3
+    old = os.stat(rows[2]["path"])
+    write_tone(rows[2]["path"], duration_s=4.0, freq=2000.0)
+    os.utime(rows[2]["path"], ns=(old.st_atime_ns, old.st_mtime_ns))
     assert [r["made"] for r in batch.run_mel_batch(rows, results)[0]] == [False, False, True]
 
 

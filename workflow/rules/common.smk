@@ -77,6 +77,7 @@ except config_schema.ConfigError as err:
 
 from divconq.evaluate.evaluation import THREADS as EVALUATION_THREADS
 from divconq.data import batch as data_batch
+from divconq.data import fingerprint
 from divconq.data.features import FeatureParams
 from divconq.data.inventory import DatasetError, discover
 
@@ -183,6 +184,14 @@ def tracks_per_job(section="data"):
     return data_batch.auto_tracks_per_job(
         len(usable_tracks()), *data_batch.AUTO[section]
     )
+
+
+def sources_state():
+    """The stat signatures of a dataset folder's files, as one digest (the inventory's
+    parameter); empty for the synthetic set, which this workflow writes."""
+    if DATASET["source"] == "synthetic":
+        return ""
+    return fingerprint.state_digest(SOURCES.values())
 
 
 def batch_listings(wildcards=None):

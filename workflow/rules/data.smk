@@ -55,19 +55,26 @@ checkpoint inventory:
     params:
         # <root>/<label>/<file>: the dataset folder is two levels above any input
         root=lambda wildcards, input: str(Path(input[0]).parents[1]),
+        # Changes when a source is replaced even with its old mtime kept (ctime,
+        # inode), so that Snakemake reruns the inventory, which hashes that file again.
+        sources=sources_state(),
+        # Fingerprints of the last run: only new or changed files are hashed.
+        cache=f"{RESULTS}/inventory/fingerprints.tsv",
     script:
         "../scripts/inventory.py"
 
 
 # The MP3 and the HDF5 of `data.tracks_per_job` tracks of the inventory in one process
 # (divconq.data.batch): each track's files are written on their own and skipped when
-# current, so a killed batch keeps its finished tracks. The listing, written last,
-# is what the split waits for.
+# current (made from the source content the inventory fingerprinted), so a killed
+# batch keeps its finished tracks. The listing, written last, is what the split waits
+# for.
 rule data_batch:
     input:
-        # Not the batch's audio files: the inventory reruns when one changes, and
-        # so every batch, which redoes only tracks older than their source. (As
-        # inputs, 100,000 files cost Snakemake ~20 s of planning per call.)
+        # Not the batch's audio files (as inputs, 100,000 files cost Snakemake ~20 s
+        # of planning per call): the inventory fingerprints them, so tracks.csv
+        # changes when a source's content does, and every batch reruns, remaking
+        # only the tracks whose files were made from other content.
         tracks=f"{RESULTS}/inventory/tracks.csv",
     output:
         f"{RESULTS}/data_batches/{{batch}}.csv",

@@ -17,4 +17,5 @@ inventory(
     pre_rejected=rejected,
     min_duration_s=snakemake.config["dataset"].get("min_duration_s", 0.0),
     threads=snakemake.threads,
+    cache_path=snakemake.params.cache,
 )

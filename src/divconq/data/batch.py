@@ -15,8 +15,10 @@ encodes each source to MP3 and computes the features from the MP3's decoded audi
 the stage's CPU (LAME, ~0.1 CPU-s per 30-s track of ~0.2).
 
 Each track's MP3 and HDF5 are still files of their own, each written under a temporary
-name and renamed, and a track whose files are current (:func:`track_is_current`) is
-skipped: a killed batch keeps its finished tracks and its rerun does only the rest.
+name and renamed, and a track whose files are current (:func:`track_is_current`: made
+from the source content the inventory fingerprinted, with the same settings) is
+skipped: a killed batch keeps its finished tracks and its rerun does only the rest, and
+a batch rerun because one of its sources changed remakes that track alone.
 The batch's own output, written last, lists its tracks (:func:`write_listing`).
 A single track stays a target of its own through the per-track rules ``mp3`` and
 ``spectrogram``, which run the same functions.
@@ -33,6 +35,7 @@ import logging
 import math
 import os
 
+from divconq.data import fingerprint
 from divconq.data.features import FeatureParams
 from divconq.shared.sysinfo import cpu_s
 
@@ -97,16 +100,11 @@ def batch_rows(rows: list, batch: str, tracks_per_job: int) -> list:
     return rows[k * tracks_per_job : (k + 1) * tracks_per_job]
 
 
-def _mtime(path) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        return None
-
-
 def _newer(path, than) -> bool:
-    a, b = _mtime(path), _mtime(than)
-    return a is not None and b is not None and a >= b
+    try:
+        return os.stat(path).st_mtime_ns >= os.stat(than).st_mtime_ns
+    except FileNotFoundError:
+        return False
 
 
 def _hdf5_record(path):
@@ -151,20 +149,26 @@ def recorded_settings(features_from: str = "mp3", bitrate="192k", quality: int =
     return {"mp3_bitrate": str(bitrate), "mp3_quality": int(quality)}
 
 
-def track_is_current(source, mp3, h5, params: FeatureParams, settings: dict, clip: bool):
+def track_is_current(
+    source_sha256: str, mp3, h5, params: FeatureParams, settings: dict, clip: bool
+):
     """Whether a track's MP3 (if any) and HDF5 need no work.
 
-    They need none when the MP3 is newer than the source, the HDF5 newer than the
-    MP3 (than the source when ``mp3`` is None), and the HDF5 was made with ``params``
-    and ``settings`` and holds a clip spectrogram exactly when ``clip``. Only the
-    HDF5's attributes are read; its data are verified where they are read (the split
-    job reads every byte).
+    They need none when the HDF5 was made from the source content ``source_sha256``
+    (its :data:`divconq.data.fingerprint.ATTR`), with ``params`` and ``settings``, holds
+    a clip spectrogram exactly when ``clip``, and is newer than the MP3 it was computed
+    from. The source's mtime plays no part: a touched source is current, a source
+    replaced by other audio with its old mtime kept is not. Only the HDF5's attributes
+    are read; its data are verified where they are read (the split job reads every
+    byte).
 
     Parameters
     ----------
-    source, h5 : str or Path
+    source_sha256 : str
+        The source's fingerprint now (the inventory's ``sha256``).
     mp3 : str or Path or None
         None when the features come from the source.
+    h5 : str or Path
     params : FeatureParams
     settings : dict
         :func:`recorded_settings`.
@@ -176,8 +180,7 @@ def track_is_current(source, mp3, h5, params: FeatureParams, settings: dict, cli
     """
     from divconq.data.features import read_params
 
-    audio = source if mp3 is None else mp3
-    if not (_newer(audio, source) and _newer(h5, audio)):
+    if mp3 is not None and not _newer(h5, mp3):
         return False
     found = _hdf5_record(h5)
     if found is None:
@@ -188,7 +191,11 @@ def track_is_current(source, mp3, h5, params: FeatureParams, settings: dict, cli
     except (KeyError, TypeError, ValueError):
         return False  # foreign: made again
     # The two records of `settings` share no key: a file made the other way differs.
-    return ("clip_mel_db" in names) == clip and made_with == params and _holds(attrs, settings)
+    return (
+        ("clip_mel_db" in names) == clip
+        and made_with == params
+        and _holds(attrs, {**settings, fingerprint.ATTR: source_sha256})
+    )
 
 
 def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, settings: dict):
@@ -243,9 +250,9 @@ def run_batch(
         mp3 = f"{results}/mp3/{track}.mp3" if features_from == "mp3" else None
         return {"mp3": mp3, "spectrogram": f"{results}/spectrograms/{track}.h5"}
 
-    def is_current(source, files):
+    def is_current(sha256, files):
         h5 = files["spectrogram"]
-        return track_is_current(source, files["mp3"], h5, params, settings, clip)
+        return track_is_current(sha256, files["mp3"], h5, params, settings, clip)
 
     def make(track, source, files):
         make_track(track, source, files["mp3"], files["spectrogram"], params, clip, settings)
@@ -253,19 +260,17 @@ def run_batch(
     return _run_tracks(rows, files_of, is_current, make)
 
 
-def _file_is_current(source, path, record: dict) -> bool:
-    """Whether a per-track file is newer than its source and its attributes hold
-    ``record`` (only the attributes are read)."""
-    if not _newer(path, source):
-        return False
+def _file_is_current(path, record: dict) -> bool:
+    """Whether a per-track file's attributes hold ``record`` (only they are read)."""
     found = _hdf5_record(path)
     return found is not None and _holds(found[0], record)
 
 
 def _run_tracks(rows, files_of, is_current, make):
     """The loop of every batch: for each track, ``make(track, source, files)`` unless
-    ``is_current(source, files)``, where ``files = files_of(track)`` names the track's
-    files by listing column (None: no such file).
+    ``is_current(sha256, files)``, where ``files = files_of(track)`` names the track's
+    files by listing column (None: no such file) and ``sha256`` is the source's
+    fingerprint (the inventory row's, or computed here for a row without one).
 
     Returns
     -------
@@ -282,14 +287,15 @@ def _run_tracks(rows, files_of, is_current, make):
         track, source = row["track"], row["path"]
         files = files_of(track)
         start = cpu_s()
-        made = not is_current(source, files)
-        if made:
-            try:
+        try:
+            sha256 = row.get("sha256") or fingerprint.file_sha256(source)
+            made = not is_current(sha256, files)
+            if made:
                 make(track, source, files)
-            except (AudioError, OSError, ValueError) as err:
-                log.error("%s (%s): %s", track, source, err)
-                failed.append((track, source, str(err)))
-                continue
+        except (AudioError, OSError, ValueError) as err:
+            log.error("%s (%s): %s", track, source, err)
+            failed.append((track, source, str(err)))
+            continue
         named = {column: "" if f is None else str(f) for column, f in files.items()}
         cpu = round(cpu_s() - start, 4)
         listing.append({"track": track, "source": source, **named, "made": made, "cpu_s": cpu})
@@ -300,8 +306,8 @@ def run_embedding_batch(rows, results, params):
     """Make the embedding file of every track of a batch that needs one.
 
     The network is loaded once per process, at the first track to embed; a file is
-    current when it is newer than its source and was embedded with ``params``' model
-    and hops (:meth:`divconq.data.embeddings.EmbeddingParams.file_dict`).
+    current when it was embedded from the source content the inventory fingerprinted,
+    with ``params``' model and hops (:meth:`divconq.data.embeddings.EmbeddingParams.file_dict`).
 
     Parameters
     ----------
@@ -323,8 +329,8 @@ def run_embedding_batch(rows, results, params):
     def files_of(track):
         return {"file": f"{results}/embeddings/{params.model}/{track}.h5"}
 
-    def is_current(source, files):
-        return _file_is_current(source, files["file"], params.file_dict())
+    def is_current(sha256, files):
+        return _file_is_current(files["file"], {**params.file_dict(), fingerprint.ATTR: sha256})
 
     def make(track, source, files):
         write_track_file(source, files["file"], params, track)
@@ -341,8 +347,8 @@ def run_mel_batch(rows, results):
     def files_of(track):
         return {"file": f"{results}/musicnn_mels/{track}.h5"}
 
-    def is_current(source, files):
-        return _file_is_current(source, files["file"], MEL_ATTRS)
+    def is_current(sha256, files):
+        return _file_is_current(files["file"], {**MEL_ATTRS, fingerprint.ATTR: sha256})
 
     def make(track, source, files):
         write_track_mel_file(source, files["file"], track)

@@ -23,7 +23,8 @@ spectrogram files (checksummed, atomic; :mod:`divconq.shared.fileio`):
                           network offers (``pool``, ``penultimate``, ``tags``)
 ========================  =========================================================
 
-Attributes: ``track``, ``label``, ``source_path``, ``duration_s``, ``padded``, the
+Attributes: ``track``, ``label``, ``source_path``, ``source_sha256`` (the content it
+was made from, :mod:`divconq.data.fingerprint`), ``duration_s``, ``padded``, the
 :class:`EmbeddingParams` the file depends on (``model``, ``hop_s``, ``train_hop_s``)
 and the versions of divconq, numpy and the weights' package. Every layer is stored,
 so that changing ``embedding.layer`` needs no new pass over the audio.
@@ -39,8 +40,8 @@ hops can change without a new pass over the audio
                           mel), repeated up to 187 frames for a short track
 ========================  =========================================================
 
-Attributes: ``track``, ``label``, ``source_path``, ``duration_s``, ``padded``, the
-front end's settings (:data:`MEL_ATTRS`) and the versions of divconq and numpy.
+Attributes: ``track``, ``label``, ``source_path``, ``source_sha256``, ``duration_s``,
+``padded``, the front end's settings (:data:`MEL_ATTRS`) and the versions of divconq and numpy.
 
 In memory a patch's embedding is shaped like a one-frame spectrogram, ``(width, 1)``
 (bands x frames) in files' order and ``(1, width, 1)`` as model input, so that the
@@ -344,7 +345,7 @@ def write_hdf5(path, emb: TrackEmbeddings, params: EmbeddingParams, **attrs) -> 
     emb : TrackEmbeddings
     params : EmbeddingParams
     **attrs
-        ``track``, ``label``, ``source_path``.
+        ``track``, ``label``, ``source_path``, ``source_sha256``.
     """
     import h5py
 
@@ -398,11 +399,13 @@ def write_track_file(audio, dst, params: EmbeddingParams, track: str, network=No
         If the audio cannot be decoded (before the network is loaded).
     """
     from divconq.data.audio import load
+    from divconq.data.fingerprint import source_attrs
 
+    provenance = source_attrs(audio)
     y = load(audio, sr=params.sample_rate)
     emb = track_embeddings(y, params, network=network)
     label = track.split("/", 1)[0]
-    write_hdf5(dst, emb, params, track=track, label=label, source_path=str(audio))
+    write_hdf5(dst, emb, params, track=track, label=label, **provenance)
     return len(emb.start_s)
 
 
@@ -469,7 +472,7 @@ def write_mel_hdf5(path, mel: np.ndarray, duration_s: float, padded: bool, **att
         Length of the audio, seconds.
     padded : bool
     **attrs
-        ``track``, ``label``, ``source_path``.
+        ``track``, ``label``, ``source_path``, ``source_sha256``.
     """
     import h5py
 
@@ -505,7 +508,9 @@ def write_track_mel_file(audio, dst, track: str) -> None:
         Track id ``label/stem``.
     """
     from divconq.data.audio import load
+    from divconq.data.fingerprint import source_attrs
 
+    provenance = source_attrs(audio)
     y = load(audio, sr=musicnn.SAMPLE_RATE)
     mel, padded = network_log_mel(y)
     label = track.split("/", 1)[0]
@@ -516,7 +521,7 @@ def write_track_mel_file(audio, dst, track: str) -> None:
         padded=padded,
         track=track,
         label=label,
-        source_path=str(audio),
+        **provenance,
     )
 
 

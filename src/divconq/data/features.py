@@ -291,7 +291,7 @@ def write_hdf5(path, features: TrackFeatures, params: FeatureParams, **attrs) ->
     Layout: datasets ``mel_db`` (n_windows, n_mels, n_frames), ``start_s``,
     ``is_snippet`` and ``clip_mel_db`` (n_mels, n_clip_frames); attributes hold
     ``duration_s``, ``padded``, every :class:`FeatureParams` field, library
-    versions and the caller's ``attrs`` (``track``, ``label``, ``source_path``).
+    versions and the caller's ``attrs`` (``track``, ``label``, ``source_path``, ``source_sha256``).
     Data and metadata carry checksums (:func:`divconq.shared.fileio.create_hdf5`), which
     :func:`read_hdf5` and :func:`summarize_hdf5` verify. The file is written
     under a temporary name and renamed, so a killed job or a full disk never
@@ -347,16 +347,19 @@ def write_track_file(audio, dst, params: FeatureParams, track: str, clip: bool, 
     clip : bool
         Also the whole-clip spectrogram.
     source : str or Path
-        The original audio file, stored as provenance.
+        The original audio file, stored as provenance with its SHA-256
+        (:func:`divconq.data.fingerprint.source_attrs`).
     **attrs
         More attributes (the MP3 settings).
     """
     from divconq.data.audio import load
+    from divconq.data.fingerprint import source_attrs
 
+    provenance = source_attrs(source)
     y = load(audio, sr=params.sample_rate)
     feats = track_features(y, params, track_id=track, clip=clip)
     label = track.split("/", 1)[0]
-    write_hdf5(dst, feats, params, track=track, label=label, source_path=str(source), **attrs)
+    write_hdf5(dst, feats, params, track=track, label=label, **provenance, **attrs)
 
 
 def read_params(attrs) -> FeatureParams:

@@ -3,7 +3,9 @@
 A dataset folder is ``<root>/<label>/<file>``. Discovery is sorted, so the same
 folder always yields the same track list whatever order the filesystem returns.
 Unusable files (corrupt, empty, not audio, duplicate names) are reported with a
-reason and left out; they never stop the run.
+reason and left out; they never stop the run. Each usable file's size, mtime and
+content fingerprint are recorded (:mod:`divconq.data.fingerprint`): a track's cached
+files are current only while they match.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from divconq.data import fingerprint
 from divconq.data.audio import AUDIO_EXTENSIONS, AudioError, decoder_chatter_to_log, probe
 from divconq.shared.errors import DatasetError
 
@@ -29,6 +32,8 @@ TRACK_COLUMNS = [
     "duration_s",
     "sample_rate",
     "channels",
+    "size_bytes",
+    "sha256",
 ]
 REJECTED_COLUMNS = ["path", "reason"]
 
@@ -107,9 +112,13 @@ def discover(root) -> tuple[list[Candidate], list[tuple[str, str]]]:
 
 
 def probe_all(
-    candidates: list[Candidate], min_duration_s: float = 0.0, threads: int = 1
+    candidates: list[Candidate],
+    min_duration_s: float = 0.0,
+    threads: int = 1,
+    cache: dict | None = None,
 ) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Probe every candidate, splitting them into usable tracks and rejects.
+    """Probe and fingerprint every candidate, splitting them into usable tracks and
+    rejects.
 
     Parameters
     ----------
@@ -118,7 +127,11 @@ def probe_all(
         Shorter files are rejected (0 keeps everything that has a sample; short
         tracks are padded later, not dropped).
     threads : int
-        Files probed at once (decoding releases the GIL).
+        Files probed at once (decoding and hashing release the GIL).
+    cache : dict, optional
+        :func:`divconq.data.fingerprint.read_cache`'s fingerprints: a file whose stat
+        signature is unchanged is not hashed again. Updated in place with the usable
+        tracks' fingerprints.
 
     Returns
     -------
@@ -126,19 +139,35 @@ def probe_all(
         One row per usable track, keys :data:`TRACK_COLUMNS`, in candidate order.
     rejected : list of (path, reason)
     """
+    cache = {} if cache is None else cache
+    hashed = []
+
+    def sha256(path: Path) -> tuple:
+        # The signature before hashing: a file rewritten meanwhile is hashed next time.
+        sig = fingerprint.stat_signature(path)
+        known = cache.get(str(path))
+        if known is not None and known[0] == sig:
+            return sig, known[1]
+        hashed.append(path)
+        return sig, fingerprint.file_sha256(path)
 
     def one(c: Candidate):
         try:
-            return c, probe(c.path), None
+            info = probe(c.path)
+            return c, (info, *sha256(c.path)), None
         except AudioError as err:
             if err.detail:  # the decoders' own words: for the log, not rejected.csv
                 log.info("%s: %s", c.path, err.detail)
             return c, None, err.reason
+        except OSError as err:
+            return c, None, f"cannot be read ({err.strerror or err})"
 
     with decoder_chatter_to_log(), ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(one, candidates))
+    log.info("fingerprints: %d files hashed, the others unchanged", len(hashed))
     tracks, rejected = [], []
-    for c, info, reason in results:
+    for c, found, reason in results:
+        info, sig, sha = found or (None, None, None)
         if info is not None and info.duration_s < min_duration_s:
             reason = f"too short ({info.duration_s:.2f} s < {min_duration_s} s)"
         if reason is not None:
@@ -154,8 +183,11 @@ def probe_all(
                 "duration_s": round(info.duration_s, 6),
                 "sample_rate": info.sample_rate,
                 "channels": info.channels,
+                "size_bytes": sig[0],
+                "sha256": sha,
             }
         )
+        cache[str(c.path)] = (sig, sha)
     return tracks, rejected
 
 
@@ -198,6 +230,7 @@ def inventory(
     pre_rejected=(),
     min_duration_s: float = 0.0,
     threads: int = 1,
+    cache_path=None,
 ) -> list[dict]:
     """Probe candidates, write ``tracks.csv`` and ``rejected.csv``, warn about rejects.
 
@@ -212,6 +245,9 @@ def inventory(
         See :func:`probe_all`.
     threads : int
         See :func:`probe_all`.
+    cache_path : str or Path, optional
+        The fingerprints of the last run (:func:`divconq.data.fingerprint.read_cache`),
+        rewritten with this run's: only new or changed files are hashed.
 
     Returns
     -------
@@ -224,7 +260,11 @@ def inventory(
         If a label has no usable track (both CSVs are written first, so the
         reasons can be read).
     """
-    tracks, rejected = probe_all(candidates, min_duration_s, threads)
+    cache = fingerprint.read_cache(cache_path) if cache_path else {}
+    tracks, rejected = probe_all(candidates, min_duration_s, threads, cache)
+    if cache_path:
+        kept = {t["path"] for t in tracks}
+        fingerprint.write_cache(cache_path, {p: v for p, v in cache.items() if p in kept})
     rejected = list(pre_rejected) + rejected
     tracks.sort(key=lambda t: t["track"])
     write_csv(tracks_csv, tracks, TRACK_COLUMNS)
