@@ -9,7 +9,7 @@ TF ?= cpu
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv install install-test install-docs run test test-cluster lint docs docs-results clean
+.PHONY: venv install install-test install-docs run report test test-cluster lint docs docs-results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ install-docs: $(VENV)/.installed-docs
 # job whenever one finishes, which grows with the square of the number of tracks.
 run: install
 	$(BIN)/snakemake --cores $(CORES) --scheduler-subsample 32 --configfile config.yaml $(SNAKEMAKE_ARGS)
+
+# The tables, figures, selection and champion card of the last run in one page
+# (report.html); give the run's own config files as it was run, e.g.
+#   make report SNAKEMAKE_ARGS="--configfile presets/collection.yaml --config dataset=..."
+report: install
+	$(BIN)/snakemake --report report.html --configfile config.yaml $(SNAKEMAKE_ARGS)
 
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -267,7 +267,14 @@ def cross_field_errors(config: dict, schema: dict, presets) -> list[tuple[tuple,
     errors += _embedding_errors(config)
     dataset = config.get("dataset") or {}
     if dataset.get("source") == "folder" and not dataset.get("path"):
-        errors.append((("dataset", "path"), "dataset.source is 'folder' but no path is set"))
+        errors.append(
+            (
+                ("dataset", "path"),
+                "dataset.source is 'folder' but no path is set; give your folder of"
+                " <label>/<audio file>s: snakemake --cores all --configfile"
+                " presets/collection.yaml --config dataset='{source: folder, path: DIR}'",
+            )
+        )
     return errors
 
 

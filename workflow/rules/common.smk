@@ -443,7 +443,8 @@ def all_metrics(wildcards):
 
 
 def evaluation_targets(wildcards=None):
-    """Tables and figures of every enabled experiment."""
+    """Tables and figures of every enabled experiment; the selection and the champion
+    model when `selection.enabled`."""
     exps = enabled_experiments()
     if not exps:
         return []
@@ -452,7 +453,36 @@ def evaluation_targets(wildcards=None):
         + [f"{RESULTS}/figures/accuracy.png"]
         + [f"{RESULTS}/figures/training_{e}.png" for e in exps]
         + [f"{RESULTS}/figures/confusion_{e}.png" for e in exps]
+        + (selection_targets() if SELECTION["enabled"] else [])
     )
+
+
+# Selection ------------------------------------------------------------------------
+
+SELECTION = config["selection"]
+
+
+def selection_keys():
+    """(experiment, fold or None, seed) of every run the selection weighs."""
+    return [(e, k, s) for e in enabled_experiments() for k, s in runs(e)]
+
+
+def selection_runs():
+    """(evaluation folder, model folder) of every run the selection weighs."""
+    return [
+        (eval_dir, model_dir)
+        for e in enabled_experiments()
+        for eval_dir, model_dir in zip(eval_dirs(e), model_dirs(e))
+    ]
+
+
+def selection_targets():
+    return [
+        f"{RESULTS}/selection.json",
+        f"{RESULTS}/tables/selection.md",
+        f"{RESULTS}/tables/suspects.csv",
+        f"{RESULTS}/models/best",
+    ]
 
 
 def final_targets():

@@ -139,3 +139,66 @@ rule figures:
         experiments=enabled_experiments(),
     script:
         "../scripts/figures.py"
+
+
+# Selection on validation (divconq.evaluate.selection): per fold, the experiment whose
+# validation tracks score best by `selection.criterion`; the test figures of that
+# choice (nested under k-fold) beside every experiment's, and the tracks whose
+# out-of-fold prediction disagrees with their label.
+rule select:
+    input:
+        tracks=lambda wc: [f"{d}/tracks.csv" for d, _ in selection_runs()],
+        models=lambda wc: [m for _, m in selection_runs()],
+    output:
+        selection=report(
+            f"{RESULTS}/selection.json",
+            caption="../report/selection.rst",
+            category="Selection",
+            labels={"table": "selection (json)"},
+        ),
+        table=report(
+            f"{RESULTS}/tables/selection.md",
+            caption="../report/selection.rst",
+            category="Selection",
+            labels={"table": "selection"},
+        ),
+        suspects=report(
+            f"{RESULTS}/tables/suspects.csv",
+            caption="../report/suspects.rst",
+            category="Selection",
+            labels={"table": "suspect labels"},
+        ),
+    log:
+        f"{RESULTS}/logs/select.log",
+    conda:
+        "../../envs/eval.yaml"
+    params:
+        criterion=SELECTION["criterion"],
+        one_se=SELECTION["one_se"],
+        experiments=lambda wc: [e for e, _, _ in selection_keys()],
+        folds=lambda wc: [k for _, k, _ in selection_keys()],
+        seeds=lambda wc: [s for _, _, s in selection_keys()],
+    script:
+        "../scripts/select.py"
+
+
+# The chosen experiment's models and their card: divconq predict's default model.
+rule champion:
+    input:
+        selection=f"{RESULTS}/selection.json",
+        inventory=f"{RESULTS}/inventory/tracks.csv",
+        models=lambda wc: [m for _, m in selection_runs()],
+    output:
+        directory(f"{RESULTS}/models/best"),
+    log:
+        f"{RESULTS}/logs/champion.log",
+    conda:
+        "../../envs/eval.yaml"
+    params:
+        model_dirs=lambda wc: {e: model_dirs(e) for e in enabled_experiments()},
+        settings=lambda wc: {
+            e: {**train_spec(e), "training": train_params(e)}
+            for e in enabled_experiments()
+        },
+    script:
+        "../scripts/champion.py"

@@ -289,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
     p.add_argument(
         "--model",
-        required=True,
         help="a model folder (results/models/<experiment>/seed<N>) or an experiment "
-        "folder, whose seed models are averaged",
+        "folder, whose seed models are averaged (default: results/models/best, the "
+        "model a run with selection chose)",
     )
     from divconq.evaluate import rules
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from divconq.data.audio import decoder_chatter_to_log, find_audio_files
 from divconq.evaluate.rules import DEFAULT as DEFAULT_RULE
 from divconq.predict import ModelDirError, Predictor, output
+from divconq.predict.folders import CHAMPION, champion_summary
 from divconq.shared.errors import AudioError
 
 __all__ = ["collect_files", "predict_files", "progress_bar", "run"]
@@ -203,6 +204,17 @@ def run(args) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     for f, reason in missing:
         _err(f"{f}: {reason}")
+    if args.model is None:
+        if not CHAMPION.is_dir():
+            _err(
+                f"no --model given and no chosen model in {CHAMPION}: make one with "
+                "`snakemake --cores all --configfile presets/collection.yaml "
+                "--config dataset='{source: folder, path: DIR}'`, or name a model folder "
+                "with --model"
+            )
+            return 2
+        args.model = str(CHAMPION)
+        _err(f"using {champion_summary(CHAMPION)}")
     try:
         predictor = Predictor(args.model, batch_size=args.batch_size)
     except ModelDirError as e:

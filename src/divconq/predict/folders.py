@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ModelDirError", "model_dirs"]
+__all__ = ["CHAMPION", "ModelDirError", "champion_summary", "model_dirs"]
+
+#: The model a run with selection leaves for ``divconq predict`` without ``--model``
+#: (rule ``champion``), relative to the folder the command runs in.
+CHAMPION = Path("results") / "models" / "best"
 
 
 class ModelDirError(Exception):
@@ -19,14 +23,15 @@ def model_dirs(path) -> list[Path]:
     ----------
     path : str, Path or list of them
         A model folder (holds ``model.keras`` and/or ``preprocessing.json``) or an
-        experiment folder holding ``seed<N>/`` model folders; a list is expanded
-        item by item (the workflow passes the configured seeds' folders).
+        experiment folder holding ``seed<N>/`` model folders (``fold<k>/seed<N>/``
+        after a k-fold run); a list is expanded item by item (the workflow passes the
+        configured seeds' folders).
 
     Returns
     -------
     list of Path
         ``[path]`` for a model folder; the ``seed*`` subfolders sorted by seed
-        number for an experiment folder.
+        number for an experiment folder, fold by fold.
 
     Raises
     ------
@@ -45,6 +50,9 @@ def model_dirs(path) -> list[Path]:
     if (path / "model.keras").exists() or (path / "preprocessing.json").exists():
         return [path]
     seeds = [p for p in path.glob("seed*") if p.is_dir()]
+    folds = sorted(p for p in path.glob("fold*") if p.is_dir() and re.fullmatch(r"fold\d+", p.name))
+    if not seeds and folds:
+        return [d for f in sorted(folds, key=lambda p: int(p.name[4:])) for d in model_dirs(f)]
     if not seeds:
         raise ModelDirError(
             f"{path} is not a model folder (no model.keras, no preprocessing.json) "
@@ -56,3 +64,20 @@ def model_dirs(path) -> list[Path]:
         return (0, int(m.group(1)), p.name) if m else (1, 0, p.name)
 
     return sorted(seeds, key=seed_key)
+
+
+def champion_summary(path=CHAMPION) -> str:
+    """One line naming the champion model of ``path`` (its ``card.json``): the
+    experiment, how it was chosen and its test accuracy."""
+    import json
+
+    try:
+        card = json.loads((Path(path) / "card.json").read_text())
+    except (OSError, ValueError):
+        return str(path)
+    test = card.get("test_track_accuracy")
+    figure = f", test track accuracy {100 * test:.1f} %" if test is not None else ""
+    return (
+        f"{path} ({card.get('experiment')}, {card.get('n_models')} models, chosen by "
+        f"validation {card.get('criterion')}{figure})"
+    )
