@@ -28,7 +28,7 @@ up-to-date package lists (``--update`` runs ``apt-get update`` first) and
 ``dpkg-deb``. Usage::
 
     python benchmarks/build_realmusic.py --update
-    python benchmarks/build_realmusic.py --out /work/data/realmusic --cache /work/data/debcache
+    python benchmarks/build_realmusic.py --out /data/realmusic --cache /data/debcache
 """
 
 from __future__ import annotations
@@ -427,13 +427,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("/work/data/realmusic"),
+        default=Path("data/realmusic"),
         help="output folder (default %(default)s); audio in <out>/audio",
     )
     parser.add_argument(
         "--cache",
         type=Path,
-        default=Path("/work/data/debcache"),
+        default=Path("data/debcache"),
         help="folder for the downloaded .deb files (default %(default)s)",
     )
     parser.add_argument(

@@ -2,9 +2,9 @@
 champion model and its card, ``divconq predict`` without ``--model``, and a planted
 mislabeled track among the first suspects.
 
-A folder of tones in three labels (low, mid, high pitch), one high tone planted in the
-low folder; two candidates trained from scratch (``band_stats`` and the ``small`` CRNN),
-3-fold cross-validation, one seed each.
+A folder of synthetic tracks of three genres (far apart: difficulty 0), one classical
+track planted in the blues folder; two candidates trained from scratch (``band_stats``
+and the ``small`` CRNN), 3-fold cross-validation, one seed each.
 """
 
 from __future__ import annotations
@@ -19,19 +19,23 @@ from conftest import REPO, run_snakemake, write_tone
 
 pytestmark = pytest.mark.slow
 
-LABELS = {"low": 200.0, "mid": 800.0, "high": 3200.0}
-PLANTED = "low/planted"
+GENRES = ("blues", "classical", "country")
+#: A classical track filed under blues.
+PLANTED = "blues/planted"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    from divconq.data.synth import write_track
+
     root = tmp_path_factory.mktemp("selection")
     data = root / "data"
-    for label, freq in LABELS.items():
+    for label in GENRES:
         for i in range(6):
-            write_tone(data / label / f"{label}{i}.wav", duration_s=5.0, freq=freq * (1 + 0.05 * i))
-    # Audio of "high" filed under "low".
-    write_tone(data / "low" / "planted.wav", duration_s=5.0, freq=LABELS["high"] * 1.1)
+            write_track(data / label / f"{label}{i}.wav", label, i, n_genres=3,
+                        duration_s=8.0, difficulty=0.0)  # fmt: skip
+    planted = data / "blues" / "planted.wav"
+    write_track(planted, "classical", 6, n_genres=3, duration_s=8.0, difficulty=0.0)
     config = root / "selection.yaml"
     config.write_text(
         f"dataset: {{source: folder, path: {data}}}\n"
@@ -80,7 +84,7 @@ def test_champion_holds_the_chosen_models_and_card(run):
     assert card["experiment"] == selection["chosen"]
     assert card["models"] == ["fold0/seed0", "fold1/seed0", "fold2/seed0"]
     assert all((best / m / "model.keras").exists() for m in card["models"])
-    assert card["labels"] == {"high": 6, "low": 7, "mid": 6}
+    assert card["labels"] == {"blues": 7, "classical": 6, "country": 6}
     assert card["settings"]["model"] in ("band_stats", "small")
     assert "keras" in card["versions"] and (best / "README.md").exists()
 
@@ -90,12 +94,12 @@ def test_planted_mislabeled_track_is_a_first_suspect(run):
     suspects = pd.read_csv(results / "tables" / "suspects.csv")
     assert PLANTED in list(suspects["track"][:3]), suspects.head()
     row = suspects[suspects["track"] == PLANTED].iloc[0]
-    assert row["label"] == "low" and row["predicted"] == "high" and row["margin"] > 0
+    assert row["label"] == "blues" and row["predicted"] == "classical" and row["margin"] > 0
 
 
 def test_predict_without_model_uses_the_champion(run, tmp_path):
     root, results = run
-    song = write_tone(tmp_path / "song.wav", duration_s=6.0, freq=LABELS["high"])
+    song = write_tone(tmp_path / "song.wav", duration_s=6.0)
     proc = subprocess.run(
         [sys.executable, "-m", "divconq.cli", "predict", str(song), "--format", "json"],
         cwd=root,
