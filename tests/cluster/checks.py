@@ -21,7 +21,9 @@ import yaml
 # Not compared: logs, benchmarks, Snakemake's markers, wall-clock fields, and
 # files that embed dates (model.keras, figures: their presence is checked).
 SKIP_DIRS = ("logs", "benchmarks")
-SKIP_NAMES = (".snakemake_timestamp",)
+# fingerprints.tsv: the inventory's cache of each source's stat signature (mtimes, inode);
+# the fingerprints themselves are compared in tracks.csv.
+SKIP_NAMES = (".snakemake_timestamp", "fingerprints.tsv")
 # Measurements of a run (times, CPU seconds, peak memory), not its results.
 TIMING_FIELDS = {
     *("time_s", "load_s", "fit_s_this_run", "epoch_s_total", "total_s_this_run"),
