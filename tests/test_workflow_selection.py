@@ -97,6 +97,15 @@ def test_planted_mislabeled_track_is_a_first_suspect(run):
     assert row["label"] == "blues" and row["predicted"] == "classical" and row["margin"] > 0
 
 
+def test_summary_page_tells_what_was_run_and_found(run):
+    _, results = run
+    selection = json.loads((results / "selection.json").read_text())
+    page = (results / "tables" / "summary.html").read_text()
+    assert "19 tracks" in page and "3 labels" in page
+    assert f"Chosen: {selection['chosen']}" in page
+    assert "selection procedure" in page and PLANTED in page
+
+
 def test_predict_without_model_uses_the_champion(run, tmp_path):
     root, results = run
     song = write_tone(tmp_path / "song.wav", duration_s=6.0)

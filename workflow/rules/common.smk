@@ -479,6 +479,7 @@ def selection_runs():
 def selection_targets():
     return [
         f"{RESULTS}/selection.json",
+        f"{RESULTS}/tables/summary.html",
         f"{RESULTS}/tables/selection.md",
         f"{RESULTS}/tables/suspects.csv",
         f"{RESULTS}/models/best",

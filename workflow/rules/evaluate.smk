@@ -149,7 +149,16 @@ rule select:
     input:
         tracks=lambda wc: [f"{d}/tracks.csv" for d, _ in selection_runs()],
         models=lambda wc: [m for _, m in selection_runs()],
+        inventory=f"{RESULTS}/inventory/tracks.csv",
+        rejected=f"{RESULTS}/inventory/rejected.csv",
     output:
+        # What the run did and found, first in the report.
+        summary=report(
+            f"{RESULTS}/tables/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"page": "what this run did and found"},
+        ),
         selection=report(
             f"{RESULTS}/selection.json",
             caption="../report/selection.rst",

@@ -5,6 +5,8 @@ labels (Snakemake script)."""
 
 import logging
 
+import pandas as pd
+
 from divconq.evaluate.selection import (
     choose,
     load_runs,
@@ -12,6 +14,7 @@ from divconq.evaluate.selection import (
     selection_report,
     suspects,
 )
+from divconq.evaluate.summary import summary_html
 from divconq.shared.fileio import write_json, write_text
 from divconq.shared.scriptlog import log_to
 
@@ -29,3 +32,6 @@ splits = ("test",) if report["kfold"] else ("val", "test")
 suspect = suspects(snakemake.input.tracks, p.experiments, p.folds, chosen, splits)
 suspect.to_csv(snakemake.output.suspects, index=False, float_format="%.4f")
 logging.info("chosen: %s; %d suspect tracks", report["chosen"], len(suspect))
+tracks = pd.read_csv(snakemake.input.inventory, dtype={"track": str, "label": str})
+rejected = pd.read_csv(snakemake.input.rejected)
+write_text(snakemake.output.summary, summary_html(report, tracks, rejected, suspect))
