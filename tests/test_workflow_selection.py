@@ -101,7 +101,7 @@ def test_summary_page_tells_what_was_run_and_found(run):
     _, results = run
     selection = json.loads((results / "selection.json").read_text())
     page = (results / "tables" / "summary.html").read_text()
-    assert "19 tracks" in page and "3 labels" in page
+    assert "19 tracks" in page and "3 labels" in page and "3-fold cross-validation" in page
     assert f"Chosen: {selection['chosen']}" in page
     assert "selection procedure" in page and PLANTED in page
 

@@ -52,7 +52,8 @@ def summary_html(selection: dict, tracks: pd.DataFrame, rejected: pd.DataFrame,
     test = selection["test"]
     low, high = test["interval_95"]
     how = (
-        "5-fold cross-validation, chosen per fold on that fold's validation tracks (nested)"
+        f"{len(selection['folds'])}-fold cross-validation, chosen per fold on that fold's"
+        " validation tracks (nested)"
         if selection["kfold"]
         else "one train/validation/test split, chosen on the validation tracks"
     )
