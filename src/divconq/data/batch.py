@@ -198,12 +198,15 @@ def track_is_current(
     )
 
 
-def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, settings: dict):
+def make_track(
+    track: str, source, mp3, h5, params: FeatureParams, clip: bool, settings: dict, sha256=None
+):
     """The MP3 of a track's source, then the features of the MP3, as the per-track
     rules ``mp3`` and ``spectrogram`` make them; with ``mp3=None`` the features of the
     source, as the rule ``spectrogram`` makes them when ``features_from: source``.
 
-    ``settings`` is :func:`recorded_settings`' dict.
+    ``settings`` is :func:`recorded_settings`' dict; ``sha256`` the source's
+    fingerprint when known (hashed otherwise).
     """
     from divconq.data.features import write_track_file
 
@@ -212,7 +215,7 @@ def make_track(track: str, source, mp3, h5, params: FeatureParams, clip: bool, s
 
         to_mp3(source, mp3, bitrate=settings["mp3_bitrate"], quality=settings["mp3_quality"])
     audio = source if mp3 is None else mp3
-    write_track_file(audio, h5, params, track, clip, source, **settings)
+    write_track_file(audio, h5, params, track, clip, source, sha256, **settings)
 
 
 def run_batch(
@@ -254,8 +257,9 @@ def run_batch(
         h5 = files["spectrogram"]
         return track_is_current(sha256, files["mp3"], h5, params, settings, clip)
 
-    def make(track, source, files):
-        make_track(track, source, files["mp3"], files["spectrogram"], params, clip, settings)
+    def make(track, source, files, sha256):
+        mp3, h5 = files["mp3"], files["spectrogram"]
+        make_track(track, source, mp3, h5, params, clip, settings, sha256)
 
     return _run_tracks(rows, files_of, is_current, make)
 
@@ -267,7 +271,7 @@ def _file_is_current(path, record: dict) -> bool:
 
 
 def _run_tracks(rows, files_of, is_current, make):
-    """The loop of every batch: for each track, ``make(track, source, files)`` unless
+    """The loop of every batch: for each track, ``make(track, source, files, sha256)`` unless
     ``is_current(sha256, files)``, where ``files = files_of(track)`` names the track's
     files by listing column (None: no such file) and ``sha256`` is the source's
     fingerprint (the inventory row's, or computed here for a row without one).
@@ -291,7 +295,7 @@ def _run_tracks(rows, files_of, is_current, make):
             sha256 = row.get("sha256") or fingerprint.file_sha256(source)
             made = not is_current(sha256, files)
             if made:
-                make(track, source, files)
+                make(track, source, files, sha256)
         except (AudioError, OSError, ValueError) as err:
             log.error("%s (%s): %s", track, source, err)
             failed.append((track, source, str(err)))
@@ -332,8 +336,8 @@ def run_embedding_batch(rows, results, params):
     def is_current(sha256, files):
         return _file_is_current(files["file"], {**params.file_dict(), fingerprint.ATTR: sha256})
 
-    def make(track, source, files):
-        write_track_file(source, files["file"], params, track)
+    def make(track, source, files, sha256):
+        write_track_file(source, files["file"], params, track, source_sha256=sha256)
 
     return _run_tracks(rows, files_of, is_current, make)
 
@@ -350,8 +354,8 @@ def run_mel_batch(rows, results):
     def is_current(sha256, files):
         return _file_is_current(files["file"], {**MEL_ATTRS, fingerprint.ATTR: sha256})
 
-    def make(track, source, files):
-        write_track_mel_file(source, files["file"], track)
+    def make(track, source, files, sha256):
+        write_track_mel_file(source, files["file"], track, sha256)
 
     return _run_tracks(rows, files_of, is_current, make)
 

@@ -372,7 +372,9 @@ def write_hdf5(path, emb: TrackEmbeddings, params: EmbeddingParams, **attrs) -> 
         set_attrs(h5, meta)
 
 
-def write_track_file(audio, dst, params: EmbeddingParams, track: str, network=None) -> int:
+def write_track_file(
+    audio, dst, params: EmbeddingParams, track: str, network=None, source_sha256=None
+) -> int:
     """Decode a track's source audio, embed its patches and write its HDF5: what
     ``divconq embed`` and an embedding batch (:mod:`divconq.data.batch`) do.
 
@@ -387,6 +389,8 @@ def write_track_file(audio, dst, params: EmbeddingParams, track: str, network=No
         Track id ``label/stem``.
     network : keras.Model, optional
         As :func:`track_embeddings` (loaded once per process if not given).
+    source_sha256 : str, optional
+        The audio file's SHA-256 when known (the inventory's); hashed here otherwise.
 
     Returns
     -------
@@ -401,7 +405,7 @@ def write_track_file(audio, dst, params: EmbeddingParams, track: str, network=No
     from divconq.data.audio import load
     from divconq.data.fingerprint import source_attrs
 
-    provenance = source_attrs(audio)
+    provenance = source_attrs(audio, source_sha256)
     y = load(audio, sr=params.sample_rate)
     emb = track_embeddings(y, params, network=network)
     label = track.split("/", 1)[0]
@@ -494,7 +498,7 @@ def write_mel_hdf5(path, mel: np.ndarray, duration_s: float, padded: bool, **att
         set_attrs(h5, meta)
 
 
-def write_track_mel_file(audio, dst, track: str) -> None:
+def write_track_mel_file(audio, dst, track: str, source_sha256=None) -> None:
     """Decode a track's source audio and write its network log-mel HDF5: what ``divconq
     musicnn-mel`` and a log-mel batch (:mod:`divconq.data.batch`) do.
 
@@ -506,11 +510,13 @@ def write_track_mel_file(audio, dst, track: str) -> None:
         The ``.h5`` to write (:func:`write_mel_hdf5`).
     track : str
         Track id ``label/stem``.
+    source_sha256 : str, optional
+        The audio file's SHA-256 when known (the inventory's); hashed here otherwise.
     """
     from divconq.data.audio import load
     from divconq.data.fingerprint import source_attrs
 
-    provenance = source_attrs(audio)
+    provenance = source_attrs(audio, source_sha256)
     y = load(audio, sr=musicnn.SAMPLE_RATE)
     mel, padded = network_log_mel(y)
     label = track.split("/", 1)[0]

@@ -332,7 +332,9 @@ def write_hdf5(path, features: TrackFeatures, params: FeatureParams, **attrs) ->
         set_attrs(h5, meta)
 
 
-def write_track_file(audio, dst, params: FeatureParams, track: str, clip: bool, source, **attrs):
+def write_track_file(
+    audio, dst, params: FeatureParams, track: str, clip: bool, source, source_sha256=None, **attrs
+):
     """Decode a track's audio (its MP3 in the workflow), compute its features and write
     its HDF5: what ``divconq features`` and a data batch (:mod:`divconq.data.batch`) do.
 
@@ -349,13 +351,15 @@ def write_track_file(audio, dst, params: FeatureParams, track: str, clip: bool, 
     source : str or Path
         The original audio file, stored as provenance with its SHA-256
         (:func:`divconq.data.fingerprint.source_attrs`).
+    source_sha256 : str, optional
+        The source's SHA-256 when known (the inventory's); hashed here otherwise.
     **attrs
         More attributes (the MP3 settings).
     """
     from divconq.data.audio import load
     from divconq.data.fingerprint import source_attrs
 
-    provenance = source_attrs(source)
+    provenance = source_attrs(source, source_sha256)
     y = load(audio, sr=params.sample_rate)
     feats = track_features(y, params, track_id=track, clip=clip)
     label = track.split("/", 1)[0]

@@ -8,9 +8,10 @@ modification times alone miss a source replaced by a copy that keeps its old mti
 (``cp -p``, ``rsync -t``, an unpacked archive, a restored backup).
 
 The whole file is hashed, since a repair that rewrites a few frames in the middle of a
-track keeps its size, header and tail. SHA-256 runs at 1-2 GB/s on CPUs with SHA
-instructions (most x86 since 2017, ARMv8), about 1 ms for a 30-s WAV, around 1 % of
-that track's data-stage CPU (``benchmarks/bench_fingerprint.py``).
+track keeps its size, header and tail; with the SHA instructions of current CPUs that is
+a small share of the track's data-stage CPU (``benchmarks/bench_fingerprint.py``; its
+figures are on the documentation's recovery page). A batch records the inventory's
+fingerprint rather than hashing the source a second time.
 
 The inventory hashes again only the files whose stat signature (:func:`stat_signature`:
 size, mtime, ctime, inode) changed since its last run, as git's index does; no user
@@ -65,10 +66,11 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def source_attrs(source) -> dict:
+def source_attrs(source, sha256: str | None = None) -> dict:
     """The provenance attributes of a per-track file made from ``source``: its path
-    (``source_path``) and SHA-256 (:data:`ATTR`), hashed before the audio is decoded."""
-    return {"source_path": str(source), ATTR: file_sha256(source)}
+    (``source_path``) and SHA-256 (:data:`ATTR`): ``sha256`` when the caller knows it
+    (a batch has the inventory's), else hashed here, before the audio is decoded."""
+    return {"source_path": str(source), ATTR: sha256 or file_sha256(source)}
 
 
 def stat_signature(path) -> tuple[int, int, int, int]:
