@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
-DEFAULT_FOLDERS = ["results/realmusic", "results/realmusic_5fold"]
+DEFAULT_FOLDERS = ["results/realmusic", "results/realmusic_5fold", "results/realmusic_collection"]
 COLUMNS = [
     "experiment",
     "input",
